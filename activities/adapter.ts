@@ -1,0 +1,60 @@
+/**
+ * The one bridge between Temporal and lib/: heartbeats with the progress offset, cancellation, and error
+ * mapping — bad input (InputError) is recorded under the run's failures/ and thrown non-retryable with its
+ * type; anything else is an infra error that Temporal retries with backoff.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { InputError } from '../lib/errors';
+import type { StageContext } from '../lib/pipeline/context';
+import type { ShardStage } from '../lib/pipeline/layout';
+import { RunLayout } from '../lib/pipeline/layout';
+import { loadPlan, type RunPlan } from '../lib/pipeline/plan';
+import { recordShardFailure } from '../lib/pipeline/summary';
+import { storageFor } from '../lib/storage';
+
+export interface ShardTask {
+  runUri: string;
+  /** Index of the shard in the run's plan. */
+  index: number;
+}
+
+export function stageContext(): StageContext {
+  const ctx = Context.current();
+  return {
+    heartbeat: (processed) => ctx.heartbeat({ processed }),
+    signal: ctx.cancellationSignal,
+    log: (m) => ctx.log.info(m),
+  };
+}
+
+export function toFailure(err: unknown): unknown {
+  if (err instanceof InputError) return ApplicationFailure.nonRetryable(err.message, err.type);
+  return err;
+}
+
+/** Run one shard stage as an activity. */
+export async function shardActivity<T>(stage: ShardStage, task: ShardTask, fn: (plan: RunPlan, ctx: StageContext) => Promise<T>): Promise<T> {
+  const ctx = stageContext();
+  ctx.heartbeat(0);
+  let plan: RunPlan | undefined;
+  try {
+    plan = await loadPlan(task.runUri);
+    return await fn(plan, ctx);
+  } catch (err) {
+    if (err instanceof InputError && plan) {
+      const shard = plan.shards[task.index]?.name ?? `#${task.index}`;
+      await recordShardFailure(storageFor(task.runUri), new RunLayout(task.runUri), stage, shard, err.type, err.message);
+    }
+    throw toFailure(err);
+  }
+}
+
+/** Run one run-level stage as an activity. */
+export async function runActivity<T>(fn: () => Promise<T>): Promise<T> {
+  Context.current().heartbeat();
+  try {
+    return await fn();
+  } catch (err) {
+    throw toFailure(err);
+  }
+}

@@ -1,0 +1,51 @@
+import { loadConfigFile } from '../../lib/config/load';
+import type { RunConfig } from '../../lib/config/schema';
+import type { RunSummaryData } from '../../lib/pipeline/finalize-stage';
+import { connectClient, temporalTargetFromEnv, workflowUiUrl, type TemporalTarget } from '../connection';
+import { startLocalWorkers } from '../local-worker';
+import { preflight } from '../preflight';
+import { progressMode, watchRun } from '../progress';
+import { startRun } from '../runs';
+import { formatSummary } from '../summary';
+
+export interface RunOptions {
+  config: string;
+  json: boolean;
+  detach: boolean;
+  localWorker: boolean;
+}
+
+const DEFAULT_TARGET: TemporalTarget = { address: 'localhost:7233', namespace: 'default' };
+
+/** Start or resume a run and follow it to the end (shared with the demo). */
+export async function executeRun(
+  config: RunConfig,
+  target: TemporalTarget,
+  opts: { json: boolean; detach?: boolean; localWorker?: boolean; uiBase?: string },
+): Promise<RunSummaryData | undefined> {
+  const { shards } = await preflight(config);
+  const client = await connectClient(target);
+  const local = opts.localWorker ? await startLocalWorkers(target, config) : undefined;
+  try {
+    const { handle, attached } = await startRun(client, config);
+    const uiBase = opts.uiBase ?? process.env.TEMPORAL_UI_URL ?? 'http://localhost:8233';
+    const uiUrl = workflowUiUrl(uiBase, target.namespace, handle.workflowId);
+    const say = (event: string, text: string, extra: object = {}) =>
+      opts.json ? process.stdout.write(JSON.stringify({ event, workflowId: handle.workflowId, ...extra }) + '\n') : process.stderr.write(text + '\n');
+    say(attached ? 'attached' : 'started', `${attached ? 'attached to running' : 'started'} run ${config.run.name} (${shards} input shards) — ${uiUrl}`, { uiUrl });
+    if (opts.detach) return undefined;
+    const done = local ? Promise.race([handle.result(), local.running.then(() => Promise.reject(new Error('local worker stopped')))]) : handle.result();
+    const summary = (await watchRun(client, handle.workflowId, done, progressMode(opts.json))) as RunSummaryData;
+    if (opts.json) process.stdout.write(JSON.stringify({ event: 'done', uiUrl, summary }) + '\n');
+    else process.stdout.write(formatSummary(summary, uiUrl) + '\n');
+    return summary;
+  } finally {
+    await local?.stop();
+    await client.connection.close();
+  }
+}
+
+export async function runCommand(opts: RunOptions): Promise<void> {
+  const config = await loadConfigFile(opts.config);
+  await executeRun(config, temporalTargetFromEnv() ?? DEFAULT_TARGET, opts);
+}

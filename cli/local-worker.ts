@@ -1,0 +1,33 @@
+/** A gpu+cpu worker inside the CLI process (demo, `run --local-worker`). */
+import { NativeConnection } from '@temporalio/worker';
+import type { RunConfig } from '../lib/config/schema';
+import { buildWorkers, runWorkers } from '../workers/build';
+import type { TemporalTarget } from './connection';
+
+export interface LocalWorkers {
+  stop(): Promise<void>;
+  /** Rejects if a worker dies. */
+  running: Promise<void>;
+}
+
+export async function startLocalWorkers(target: TemporalTarget, config: RunConfig): Promise<LocalWorkers> {
+  const connection = await NativeConnection.connect({ address: target.address, ...(target.apiKey ? { apiKey: target.apiKey, tls: true } : {}) });
+  const workers = await buildWorkers({
+    connection,
+    namespace: target.namespace,
+    queues: ['gpu', 'cpu'],
+    gpuTaskQueue: config.temporal.gpuTaskQueue,
+    cpuTaskQueue: config.temporal.cpuTaskQueue,
+    shutdownGraceTime: '5s',
+  });
+  const abort = new AbortController();
+  const running = runWorkers(workers, abort.signal);
+  return {
+    running,
+    stop: async () => {
+      abort.abort();
+      await running.catch(() => undefined);
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/** The `recaption` command. */
+import { Command, InvalidArgumentError } from 'commander';
+import { InputError } from '../lib/errors';
+
+// Commands load lazily: `--help` or a config error must not pay for loading Temporal, ONNX Runtime and sharp.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const lazy =
+  (load: () => Promise<(...a: any[]) => Promise<void>>) =>
+  async (...args: any[]) =>
+    (await load())(...args);
+const demoCommand = lazy(async () => (await import('./commands/demo')).demoCommand);
+const devServerCommand = lazy(async () => (await import('./commands/dev-server')).devServerCommand);
+const runCommand = lazy(async () => (await import('./commands/run')).runCommand);
+const sampleDataCommand = lazy(async () => (await import('./commands/sample-data')).sampleDataCommand);
+const statusCommand = lazy(async () => (await import('./commands/status')).statusCommand);
+const workerCommand = lazy(async () => (await import('./commands/worker')).workerCommand);
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('recaption')
+    .description('Synthetic captions + CLIP filtering and mixing for image-text datasets (Nguyen et al. 2023), as durable Temporal workflows.')
+    .showHelpAfterError();
+
+  program
+    .command('demo')
+    .description('run the whole pipeline on generated sample data with tiny models (starts its own Temporal server unless TEMPORAL_ADDRESS is set)')
+    .option('--dir <dir>', 'where the demo writes its input, outputs and Temporal database', 'recaption-demo')
+    .option('--shards <n>', 'sample shards to generate', int, 4)
+    .option('--per-shard <n>', 'samples per shard', int, 24)
+    .option('--preset <name>', 'strategy preset', 'raw30-synthetic70-filtered')
+    .option('--json', 'print progress and the summary as JSON lines', false)
+    .action(demoCommand);
+
+  program
+    .command('run')
+    .description('start (or resume: same run.name) a run from a YAML config and follow its progress')
+    .requiredOption('-c, --config <file>', 'run config (YAML)')
+    .option('--json', 'print progress and the summary as JSON lines', false)
+    .option('--detach', 'start the run and return without waiting', false)
+    .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
+    .action(runCommand);
+
+  program
+    .command('status')
+    .description('show the progress of a run')
+    .argument('<run>', 'run name (run.name in the config) or workflow id')
+    .option('--json', 'print JSON', false)
+    .action(statusCommand);
+
+  program
+    .command('worker')
+    .description('run worker(s) for the given task queues until SIGINT/SIGTERM')
+    .option('--queues <list>', 'comma-separated: gpu, cpu', 'gpu,cpu')
+    .option('--gpu-queue <name>', 'GPU task queue name', process.env.RECAPTION_GPU_QUEUE ?? 'recaption-gpu')
+    .option('--cpu-queue <name>', 'CPU task queue name', process.env.RECAPTION_CPU_QUEUE ?? 'recaption-cpu')
+    .option('--gpu-concurrency <n>', 'shard activities at once on the GPU queue', int, 1)
+    .option('--cpu-concurrency <n>', 'activities at once on the CPU queue', int, 4)
+    .option('--shutdown-grace <duration>', 'time running activities get on shutdown', '30s')
+    .action(workerCommand);
+
+  program
+    .command('dev-server')
+    .description('run a local Temporal dev server (SQLite + Web UI) with the search attributes registered')
+    .option('--db <file>', 'SQLite file', '.recaption/temporal.db')
+    .option('--port <n>', 'frontend port', int, 7233)
+    .option('--ui-port <n>', 'Web UI port', int, 8233)
+    .option('--namespace <ns>', 'namespace', 'default')
+    .action(devServerCommand);
+
+  program
+    .command('sample-data')
+    .description('write generated img2dataset/DataComp-style shards with raw captions of mixed quality')
+    .requiredOption('--out <dir>', 'output folder (local or gs://)')
+    .option('--shards <n>', 'shards', int, 2)
+    .option('--per-shard <n>', 'samples per shard', int, 16)
+    .option('--seed <n>', 'seed', int, 0)
+    .option('--corrupt <n>', 'corrupt images per shard (skipped and recorded by the pipeline)', int, 0)
+    .option('--failures <n>', 'failed downloads per shard (parquet rows only)', int, 0)
+    .action(sampleDataCommand);
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`recaption: ${err.message}\n`);
+    process.exitCode = err instanceof InputError ? 2 : 1;
+  }
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,18 @@
+/** Checks made before a run starts, so bad input fails in the terminal, not hours later in a worker. */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { RunConfig } from '../lib/config/schema';
+import { InputError } from '../lib/errors';
+import { listInputShards } from '../lib/pipeline/plan';
+
+export async function preflight(config: RunConfig): Promise<{ shards: number }> {
+  const shards = await listInputShards(config.input.uri);
+  for (const [role, m] of Object.entries({ captioner: config.models.captioner, clip: config.models.clip })) {
+    if (m.path.startsWith('gs://')) continue;
+    if (!existsSync(m.path)) throw new InputError('BadModel', `models.${role}.path: model folder ${m.path} does not exist`);
+    if (!existsSync(path.join(m.path, 'config.json'))) {
+      throw new InputError('BadModel', `models.${role}.path: ${m.path} has no config.json (expected an Optimum / transformers.js export)`);
+    }
+  }
+  return { shards: shards.length };
+}

@@ -1,0 +1,114 @@
+/**
+ * The run configuration: YAML on disk, validated with zod before anything starts. Every field has the
+ * paper's default where the paper has one, so a minimal config names only input, output and models.
+ */
+import { z } from 'zod';
+import { PRESET_NAMES } from '../strategies/presets';
+
+const fraction = z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1');
+
+export const modelSchema = z
+  .object({
+    /** Model folder in the Optimum / transformers.js export layout. */
+    path: z.string().min(1, 'must name a model folder'),
+    dtype: z.enum(['fp32', 'fp16', 'quantized']).default('fp32'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    run: z
+      .object({
+        /** Run id: the same name with the same config resumes the run and skips committed work. */
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 chars of letters, digits, ".", "_" or "-"'),
+        /** Seed of the per-sample caption RNG (combined with each uid). */
+        seed: z.number().int().nonnegative().default(0),
+      })
+      .strict(),
+    input: z
+      .object({
+        /** Folder (local or gs://) of img2dataset shards: {shard:08d}.tar (+ .parquet, _stats.json). */
+        uri: z.string().min(1),
+        /** Optional cap on the number of shards taken (in name order); useful for trial runs. */
+        maxShards: z.number().int().positive().optional(),
+      })
+      .strict(),
+    output: z
+      .object({
+        /** Folder (local or gs://) under which the run writes `<run.name>/...`. */
+        uri: z.string().min(1),
+      })
+      .strict(),
+    strategy: z
+      .object({
+        preset: z.enum(PRESET_NAMES as [string, ...string[]]),
+        /** Top fraction for `mix-threshold` (Fig. 2 sweep); ignored by the fixed presets. */
+        fraction: fraction.optional(),
+      })
+      .strict(),
+    models: z
+      .object({
+        captioner: modelSchema,
+        clip: modelSchema,
+        device: z
+          .string()
+          .regex(/^(cpu|cuda:\d+)$/, 'must be "cpu" or "cuda:N"')
+          .default('cpu'),
+        intraOpNumThreads: z.number().int().positive().optional(),
+      })
+      .strict(),
+    caption: z
+      .object({
+        topK: z.number().int().positive().default(50),
+        temperature: z.number().positive().default(0.75),
+        minLength: z.number().int().nonnegative().default(5),
+        maxLength: z.number().int().positive().default(40),
+        repetitionPenalty: z.number().positive().default(1),
+        batchSize: z.number().int().positive().default(16),
+      })
+      .strict()
+      .refine((c) => c.minLength <= c.maxLength, { message: 'minLength must be <= maxLength', path: ['minLength'] })
+      .prefault({}),
+    score: z
+      .object({
+        batchSize: z.number().int().positive().default(64),
+      })
+      .strict()
+      .prefault({}),
+    image: z
+      .object({
+        /** Decompression-bomb guard (PIL's DecompressionBombError limit): bigger images are skipped as `too_many_pixels`. */
+        maxPixels: z.number().int().positive().default(178_956_970),
+      })
+      .strict()
+      .prefault({}),
+    temporal: z
+      .object({
+        gpuTaskQueue: z.string().min(1).default('recaption-gpu'),
+        cpuTaskQueue: z.string().min(1).default('recaption-cpu'),
+        /** Shards per child workflow; keeps each history far below Temporal's limits. */
+        pageSize: z.number().int().min(1).max(1000).default(500),
+        /** Child workflows (pages) running at once. */
+        maxConcurrentPages: z.number().int().min(1).max(100).default(4),
+        /** Stage activities a page keeps in flight at once (well under the 2,000 pending cap). */
+        maxConcurrentShards: z.number().int().min(1).max(1000).default(64),
+        /** A stage that stops heartbeating this long is retried elsewhere (its worker is presumed dead). */
+        heartbeatTimeout: z
+          .string()
+          .regex(/^\d+(ms|s|m|h)$/, 'must be a duration like "30s", "2m"')
+          .default('2m'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.strategy.preset === 'mix-threshold' && c.strategy.fraction === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'fraction'], message: 'is required by preset mix-threshold' });
+    }
+  });
+
+export type RunConfig = z.infer<typeof configSchema>;
+export type RunConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,4 @@
+export * from './webdataset';
+export * from './parquet';
+export * from './img2dataset';
+export * from './subset';

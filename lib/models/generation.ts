@@ -1,0 +1,43 @@
+/**
+ * Batched sampling loop with a KV cache: B rows decode together, one session.run per step. Each row has its own
+ * RNG seeded from its seed string and its own stop condition; finished rows are dropped from the batch (and
+ * from the cache) instead of being fed padding, which gives the same tokens for less compute. A row's tokens
+ * therefore depend only on its image, its seed and the options, never on its batch.
+ */
+import type { CaptionModel } from './caption-model';
+import { SeededRng } from './rng';
+import { nextToken, validateCaptionOptions } from './sampling';
+import type { CaptionOptions, PixelTensor } from './types';
+
+/** Generated token ids per row, EOS excluded; between minLength and maxLength tokens each. */
+export async function generateTokens(model: CaptionModel, pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): Promise<number[][]> {
+  validateCaptionOptions(o);
+  if (pixels.length !== seeds.length) throw new Error(`generateTokens: ${pixels.length} images but ${seeds.length} seeds`);
+  if (pixels.length === 0) return [];
+  const state = await model.begin(pixels);
+  const rngs = seeds.map((s) => new SeededRng(s));
+  const generated: number[][] = seeds.map(() => []);
+  const histories: number[][] = seeds.map(() => [...model.promptIds]);
+
+  let active = pixels.map((_, i) => i); // original row of each current slot
+  let feed: number[][] = active.map(() => [...model.promptIds]);
+  while (active.length > 0) {
+    const { logits, vocab } = await state.step(feed);
+    const keepSlots: number[] = [];
+    const nextFeed: number[][] = [];
+    active.forEach((row, slot) => {
+      const token = nextToken(logits.subarray(slot * vocab, (slot + 1) * vocab), { history: histories[row]!, generated: generated[row]!.length, eosIds: model.eosIds, rng: rngs[row]! }, o);
+      if (model.eosIds.includes(token)) return; // row finished
+      generated[row]!.push(token);
+      histories[row]!.push(token);
+      if (generated[row]!.length >= o.maxLength) return; // length cap reached
+      keepSlots.push(slot);
+      nextFeed.push([token]);
+    });
+    if (keepSlots.length === 0) break;
+    if (keepSlots.length < active.length) state.keepRows(keepSlots);
+    active = keepSlots.map((slot) => active[slot]!);
+    feed = nextFeed;
+  }
+  return generated;
+}

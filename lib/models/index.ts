@@ -1,0 +1,25 @@
+/** Public API of the model runtime. The pipeline imports from here, never from onnxruntime directly. */
+export * from './types';
+export { loadClip, type LoadClipOptions } from './clip';
+export { loadCaptioner, loadCaptionModel, type LoadCaptionerOptions } from './captioner';
+export type { CaptionModel, DecodeState, StepResult } from './caption-model';
+export { generateTokens } from './generation';
+export { nextToken, validateCaptionOptions } from './sampling';
+export { SeededRng } from './rng';
+export { cosine, clipScore, l2NormalizeInPlace } from './similarity';
+export { getCachedModel, releaseCachedModels, modelCacheKey } from './cache';
+export { ModelFolder, onnxFileName, validateSession, type SessionSignature, type TensorSpec } from './model-folder';
+export { createSession, sessionOptions, parseDevice } from './session';
+export {
+  preprocessImage,
+  parseImageProcessor,
+  loadImageProcessor,
+  stackPixels,
+  pyRound,
+  shortestEdgeSize,
+  centerCropOffset,
+  DEFAULT_MAX_PIXELS,
+  type DecodeOptions,
+  type ImageProcessorSpec,
+} from './preprocess';
+export { TextTokenizer } from './tokenizer';

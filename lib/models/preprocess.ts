@@ -1,0 +1,240 @@
+/**
+ * Image decoding and model preprocessing with sharp, following a folder's preprocessor_config.json the way the
+ * HF image processors (PIL-based) do it:
+ *   decode -> RGB (alpha dropped, not composited; no EXIF rotation: PIL applies none)
+ *   -> resize (CLIP: shortest side to N, long side int(N*long/short); ViT/SigLIP: exact size)
+ *   -> center crop with offsets round((H-h)/2) (Python round: half to even), zero padding if smaller
+ *   -> rescale (1/255) -> normalise (mean/std) -> CHW float32.
+ */
+import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
+import { z } from 'zod';
+import { InputError, SampleError } from '../errors';
+import type { ModelFolder } from './model-folder';
+import type { PixelTensor } from './types';
+
+/** PIL's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS). */
+export const DEFAULT_MAX_PIXELS = 2 * 89_478_485;
+
+export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+
+/** PIL resample codes -> sharp kernels; BOX (4) and HAMMING (5) have no sharp equivalent. */
+const PIL_RESAMPLE: Record<number, ResizeKernel> = { 0: 'nearest', 1: 'lanczos3', 2: 'linear', 3: 'cubic' };
+
+export interface ImageProcessorSpec {
+  resize?: { mode: 'shortest_edge'; size: number } | { mode: 'exact'; height: number; width: number };
+  kernel: ResizeKernel;
+  crop?: { height: number; width: number };
+  /** multiply uint8 values by this (1/255), or leave them 0..255 when undefined */
+  rescale?: number;
+  normalize?: { mean: [number, number, number]; std: [number, number, number] };
+}
+
+const sizeSchema = z.union([
+  z.number().int().positive(),
+  z.object({ shortest_edge: z.number().int().positive(), longest_edge: z.number().int().positive().optional() }),
+  z.object({ height: z.number().int().positive(), width: z.number().int().positive() }),
+]);
+const triple = z.union([z.number(), z.array(z.number()).length(3)]);
+
+export const preprocessorConfigSchema = z.object({
+  image_processor_type: z.string().optional(),
+  feature_extractor_type: z.string().optional(),
+  do_resize: z.boolean().optional(),
+  size: sizeSchema.optional(),
+  resample: z.number().int().optional(),
+  do_center_crop: z.boolean().optional(),
+  crop_size: sizeSchema.optional(),
+  do_rescale: z.boolean().optional(),
+  rescale_factor: z.number().positive().optional(),
+  do_normalize: z.boolean().optional(),
+  image_mean: triple.optional(),
+  image_std: triple.optional(),
+  do_convert_rgb: z.boolean().optional(),
+});
+export type PreprocessorConfig = z.infer<typeof preprocessorConfigSchema>;
+
+const toTriple = (v: number | number[]): [number, number, number] => (typeof v === 'number' ? [v, v, v] : [v[0]!, v[1]!, v[2]!]);
+
+/** Turns a preprocessor_config.json into an explicit spec; `file` names the config in errors. */
+export function parseImageProcessor(config: PreprocessorConfig, file: string): ImageProcessorSpec {
+  const type = config.image_processor_type ?? config.feature_extractor_type ?? '';
+  const clipLike = /clip/i.test(type);
+  const bad = (msg: string): never => {
+    throw new InputError('BadModel', `${file}: ${msg}`);
+  };
+  const resample = config.resample ?? (clipLike ? 3 : 2);
+  const kernel = PIL_RESAMPLE[resample] ?? bad(`resample ${resample} is not supported (0 nearest, 1 lanczos, 2 bilinear, 3 bicubic)`);
+  const spec: ImageProcessorSpec = { kernel };
+
+  if (config.do_resize ?? true) {
+    const size = config.size ?? bad('do_resize is set but size is missing');
+    if (typeof size === 'number') {
+      // CLIPImageProcessor reads a bare int as shortest_edge; most other processors as a square.
+      spec.resize = clipLike ? { mode: 'shortest_edge', size } : { mode: 'exact', height: size, width: size };
+    } else if ('shortest_edge' in size) {
+      if (size.longest_edge !== undefined) bad('size.longest_edge is not supported');
+      spec.resize = { mode: 'shortest_edge', size: size.shortest_edge };
+    } else {
+      spec.resize = { mode: 'exact', height: size.height, width: size.width };
+    }
+  }
+  if (config.do_center_crop ?? config.crop_size !== undefined) {
+    const crop = config.crop_size ?? bad('do_center_crop is set but crop_size is missing');
+    if (typeof crop === 'number') spec.crop = { height: crop, width: crop };
+    else if ('height' in crop) spec.crop = { height: crop.height, width: crop.width };
+    else bad('crop_size must be an int or {height, width}');
+  }
+  if (config.do_rescale ?? true) spec.rescale = config.rescale_factor ?? 1 / 255;
+  if (config.do_normalize ?? true) {
+    if (config.image_mean === undefined || config.image_std === undefined) bad('do_normalize is set but image_mean/image_std are missing');
+    const std = toTriple(config.image_std!);
+    if (std.some((s) => s <= 0)) bad('image_std must be positive');
+    spec.normalize = { mean: toTriple(config.image_mean!), std };
+  }
+  return spec;
+}
+
+export async function loadImageProcessor(folder: ModelFolder): Promise<ImageProcessorSpec> {
+  const rel = 'preprocessor_config.json';
+  return parseImageProcessor(await folder.readJson(rel, preprocessorConfigSchema), folder.display(rel));
+}
+
+/** Output [height, width] of a spec, when fixed (it is unless the spec resizes by shortest edge without a crop). */
+export function outputSize(spec: ImageProcessorSpec): [number, number] | undefined {
+  if (spec.crop) return [spec.crop.height, spec.crop.width];
+  if (spec.resize?.mode === 'exact') return [spec.resize.height, spec.resize.width];
+  return undefined;
+}
+
+/** Python's round(): halves go to the even neighbour (round(0.5) = 0, round(1.5) = 2, round(2.5) = 2). */
+export function pyRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** HF / torchvision shortest-edge resize: short side -> size, long side -> int(size * long / short). */
+export function shortestEdgeSize(width: number, height: number, size: number): { width: number; height: number } {
+  if (width <= height) return { width: size, height: Math.floor((size * height) / width) };
+  return { width: Math.floor((size * width) / height), height: size };
+}
+
+/** torchvision CenterCrop offset: round((size - crop) / 2); negative means zero padding. */
+export function centerCropOffset(size: number, crop: number): number {
+  return pyRound((size - crop) / 2);
+}
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels (decompression bombs). Default: PIL's limit, 178,956,970. */
+  maxPixels?: number;
+  /**
+   * sharp's failOn level. Default 'truncated': like PIL, refuse truncated files but accept images with minor
+   * libjpeg warnings (e.g. extraneous bytes) that PIL also decodes.
+   */
+  failOn?: 'none' | 'truncated' | 'error' | 'warning';
+}
+
+function decodeError(err: unknown): SampleError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) return new SampleError('too_many_pixels', message);
+  return new SampleError('decode_error', `cannot decode image: ${message}`);
+}
+
+interface RawRgb {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Decodes and resizes to RGB uint8 (HWC). Throws SampleError. */
+async function decodeResized(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions): Promise<RawRgb> {
+  if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
+  const input: SharpOptions = { limitInputPixels: maxPixels, failOn: opts.failOn ?? 'truncated', ignoreIcc: true };
+  let meta: Metadata;
+  try {
+    meta = await sharp(image, input).metadata();
+  } catch (err) {
+    throw decodeError(err);
+  }
+  const { width, height } = meta;
+  if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
+  if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
+
+  let target: { width: number; height: number } | undefined;
+  if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(width, height, spec.resize.size);
+  else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
+  const resize = (s: Sharp): Sharp =>
+    target ? s.resize({ width: target.width, height: target.height, fit: 'fill', kernel: spec.kernel, fastShrinkOnLoad: false }) : s;
+
+  try {
+    let pipeline: Sharp;
+    if (meta.hasAlpha || (meta.space !== 'srgb' && meta.space !== 'b-w')) {
+      // Convert before resizing, like PIL's convert('RGB') then resize: sharp would otherwise resize with
+      // premultiplied alpha (or in CMYK), which changes colours near transparent pixels.
+      const rgb = await sharp(image, input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      pipeline = resize(sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: rgb.info.channels } }));
+    } else {
+      pipeline = resize(sharp(image, input)).toColourspace('srgb');
+    }
+    const out = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (out.info.channels !== 3 || out.data.length !== out.info.width * out.info.height * 3) {
+      throw new Error(`unexpected decoded layout: ${out.info.channels} channels, ${out.data.length} bytes for ${out.info.width}x${out.info.height}`);
+    }
+    return { data: out.data, width: out.info.width, height: out.info.height };
+  } catch (err) {
+    throw decodeError(err);
+  }
+}
+
+/** Center crop (zero padded when smaller), rescale and normalise an RGB HWC buffer into CHW float32. */
+export function toPixelTensor(rgb: RawRgb, spec: ImageProcessorSpec): PixelTensor {
+  const outH = spec.crop?.height ?? rgb.height;
+  const outW = spec.crop?.width ?? rgb.width;
+  const top = spec.crop ? centerCropOffset(rgb.height, outH) : 0;
+  const left = spec.crop ? centerCropOffset(rgb.width, outW) : 0;
+  const plane = outH * outW;
+  const data = new Float32Array(3 * plane);
+  const scale = spec.rescale ?? 1;
+  const mean = spec.normalize?.mean ?? [0, 0, 0];
+  const std = spec.normalize?.std ?? [1, 1, 1];
+  for (let c = 0; c < 3; c++) {
+    const m = mean[c]!;
+    const s = std[c]!;
+    for (let y = 0; y < outH; y++) {
+      const sy = y + top;
+      for (let x = 0; x < outW; x++) {
+        const sx = x + left;
+        const v = sy >= 0 && sy < rgb.height && sx >= 0 && sx < rgb.width ? rgb.data[(sy * rgb.width + sx) * 3 + c]! : 0;
+        data[c * plane + y * outW + x] = (v * scale - m) / s;
+      }
+    }
+  }
+  return { data, dims: [3, outH, outW] };
+}
+
+/** Decode + preprocess one encoded image for a model. Throws SampleError for bad images. */
+export async function preprocessImage(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
+  return toPixelTensor(await decodeResized(image, spec, opts), spec);
+}
+
+/** Stacks same-sized pixel tensors into one NCHW batch. */
+export function stackPixels(pixels: readonly PixelTensor[], expected?: [number, number]): { data: Float32Array; dims: [number, number, number, number] } {
+  if (pixels.length === 0) throw new Error('stackPixels: empty batch');
+  const [c, h, w] = pixels[0]!.dims;
+  for (const p of pixels) {
+    if (p.dims[0] !== c || p.dims[1] !== h || p.dims[2] !== w) {
+      throw new Error(`pixel tensors in one batch differ in shape: [${pixels[0]!.dims.join(',')}] vs [${p.dims.join(',')}]`);
+    }
+  }
+  if (expected && (h !== expected[0] || w !== expected[1])) {
+    throw new Error(`pixel tensor is ${h}x${w}, the model expects ${expected[0]}x${expected[1]} (preprocessed for another model?)`);
+  }
+  const size = c * h * w;
+  const data = new Float32Array(pixels.length * size);
+  pixels.forEach((p, i) => data.set(p.data, i * size));
+  return { data, dims: [pixels.length, c, h, w] };
+}

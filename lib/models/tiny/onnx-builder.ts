@@ -1,0 +1,155 @@
+/**
+ * A small ONNX graph builder over the `onnx-proto` protobuf definitions, just big enough to write the tiny
+ * random-weight test models (opset 17, IR version 8). Values are referred to by name, like in ONNX itself.
+ */
+import { onnx } from 'onnx-proto';
+
+export const OPSET = 17;
+export const IR_VERSION = 8;
+
+export type ElemType = 'float32' | 'int64' | 'bool';
+/** A static size or a symbolic (named) dimension such as `batch_size`. */
+export type Dim = number | string;
+
+const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
+/** Explicitly typed attribute values: ONNX distinguishes INT from FLOAT, JS numbers do not. */
+export type Attr =
+  | { int: number }
+  | { float: number }
+  | { ints: number[] }
+  | { tensor: onnx.ITensorProto }
+  | { graph: onnx.IGraphProto };
+
+export const attr = {
+  int: (v: number): Attr => ({ int: v }),
+  float: (v: number): Attr => ({ float: v }),
+  ints: (v: number[]): Attr => ({ ints: v }),
+  graph: (g: onnx.IGraphProto): Attr => ({ graph: g }),
+  tensor: (t: onnx.ITensorProto): Attr => ({ tensor: t }),
+};
+
+function toAttribute(name: string, a: Attr): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if ('int' in a) return { name, type: T.INT, i: a.int };
+  if ('float' in a) return { name, type: T.FLOAT, f: a.float };
+  if ('ints' in a) return { name, type: T.INTS, ints: a.ints };
+  if ('tensor' in a) return { name, type: T.TENSOR, t: a.tensor };
+  return { name, type: T.GRAPH, g: a.graph };
+}
+
+function valueInfo(name: string, elem: ElemType, shape?: Dim[]): onnx.IValueInfoProto {
+  const tensorType: onnx.TypeProto.ITensor = { elemType: ELEM[elem] };
+  if (shape) {
+    tensorType.shape = { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
+  }
+  return { name, type: { tensorType } };
+}
+
+/** Little-endian raw bytes, the layout ONNX `raw_data` expects. */
+function rawBytes(data: Float32Array | BigInt64Array | Uint8Array): Uint8Array {
+  return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+}
+
+export function tensorProto(name: string, elem: ElemType, dims: number[], data: Float32Array | BigInt64Array | Uint8Array): onnx.ITensorProto {
+  return { name, dataType: ELEM[elem], dims, rawData: rawBytes(data) };
+}
+
+/**
+ * Builds one graph. Node outputs get unique generated names unless given; `output()` exposes an existing value
+ * under a public name (through Identity when the names differ), which keeps the exported I/O names exact.
+ */
+export class GraphBuilder {
+  private readonly nodes: onnx.INodeProto[] = [];
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly initializers: onnx.ITensorProto[] = [];
+  private counter = 0;
+
+  constructor(
+    readonly name: string,
+    /** Prefix for generated names, so subgraph values never clash with the parent graph's. */
+    private readonly prefix = '',
+  ) {}
+
+  private fresh(hint: string): string {
+    this.counter += 1;
+    return `${this.prefix}${hint}_${this.counter}`;
+  }
+
+  input(name: string, elem: ElemType, shape: Dim[]): string {
+    this.inputs.push(valueInfo(name, elem, shape));
+    return name;
+  }
+
+  /** Declares `value` as a graph output named `name`; `shape` may be omitted in subgraphs. */
+  output(value: string, name: string, elem: ElemType, shape?: Dim[]): string {
+    if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: this.fresh('out') });
+    this.outputs.push(valueInfo(name, elem, shape));
+    return name;
+  }
+
+  /** A named float32 weight stored as an initializer. */
+  weight(name: string, dims: number[], data: Float32Array): string {
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (data.length !== expected) throw new Error(`weight ${name}: ${data.length} values for dims [${dims.join(',')}]`);
+    this.initializers.push(tensorProto(`${this.prefix}${name}`, 'float32', dims, data));
+    return `${this.prefix}${name}`;
+  }
+
+  constI64(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('const_i64');
+    this.initializers.push(tensorProto(name, 'int64', dims, BigInt64Array.from(values.map((v) => BigInt(v)))));
+    return name;
+  }
+
+  constF32(values: number[], dims: number[] = [values.length]): string {
+    const name = this.fresh('const_f32');
+    this.initializers.push(tensorProto(name, 'float32', dims, Float32Array.from(values)));
+    return name;
+  }
+
+  /** Adds one node and returns its outputs (generated names unless `outputs` is given). */
+  nodeN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, Attr> = {}, outputs?: string[]): string[] {
+    const outs = outputs ?? Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outs,
+      name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => toAttribute(k, v)),
+    });
+    return outs;
+  }
+
+  node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
+    return this.nodeN(opType, inputs, 1, attrs)[0]!;
+  }
+
+  toGraph(): onnx.IGraphProto {
+    return {
+      name: this.name,
+      node: this.nodes,
+      input: this.inputs,
+      output: this.outputs,
+      initializer: this.initializers,
+    };
+  }
+}
+
+/** Serialises a graph as a standalone model (default ONNX domain, opset 17, IR 8). */
+export function encodeModel(graph: GraphBuilder, docString: string): Uint8Array {
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'recaption-tiny',
+    producerVersion: '1',
+    docString,
+    graph: graph.toGraph(),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

@@ -1,0 +1,183 @@
+/**
+ * Tiny random-weight VisionEncoderDecoder (ViT encoder + GPT-2 decoder with cross-attention) in Optimum's
+ * layout: encoder_model.onnx and decoder_model_merged.onnx with Optimum's exact I/O names. The merged decoder
+ * really uses its cache: self-attention runs over Concat(past, new) under a causal mask offset by the past
+ * length, and `use_cache_branch = false` ignores the past inputs (as Optimum's If-merged graphs do).
+ */
+import { attr, encodeModel, GraphBuilder } from './onnx-builder';
+import { attend, causalMask, Ctx, dimOf, encoderLayer, layerNorm, linear, mergeHeads, mlp, patchEmbedding, splitHeads, toScalar, WeightInit } from './layers';
+import { buildGpt2Tokenizer } from './bpe';
+import { CAPTION_CORPUS } from './corpus';
+import { json } from './clip-model';
+
+const DIMS = { hidden: 64, heads: 2, encoderLayers: 1, decoderLayers: 2, imageSize: 224, patch: 32, positions: 128, merges: 400 };
+/**
+ * LM-head bias of the random model (a trained LM learns this): EOS gets a lift so captions end at varied
+ * lengths, whole-word tokens are favoured and stray non-letter bytes disfavoured so demo captions read as words.
+ */
+const EOS_LOGIT_BIAS = 3;
+const WORD_TOKEN_BIAS = 2;
+const STRAY_BYTE_BIAS = -4;
+
+function lmHeadBias(vocab: Record<string, number>, eos: number): Float32Array {
+  const bias = new Float32Array(Object.keys(vocab).length);
+  for (const [token, id] of Object.entries(vocab)) {
+    if (/^\u0120[a-z]{2,}$/.test(token)) bias[id] = WORD_TOKEN_BIAS;
+    else if (token.length === 1 && !/[a-z]/.test(token)) bias[id] = STRAY_BYTE_BIAS;
+  }
+  bias[eos] = EOS_LOGIT_BIAS;
+  return bias;
+}
+
+function encoderModel(init: WeightInit): Uint8Array {
+  const g = new GraphBuilder('vit_encoder');
+  const ctx: Ctx = { g, init };
+  const pixels = g.input('pixel_values', 'float32', ['batch_size', 3, DIMS.imageSize, DIMS.imageSize]);
+  let x = patchEmbedding(ctx, pixels, DIMS.imageSize, DIMS.patch, DIMS.hidden, 'encoder.embeddings');
+  for (let i = 0; i < DIMS.encoderLayers; i++) x = encoderLayer(ctx, x, { dim: DIMS.hidden, heads: DIMS.heads }, `encoder.layer.${i}`, false);
+  x = layerNorm(ctx, x, DIMS.hidden, 'encoder.layernorm');
+  g.output(x, 'last_hidden_state', 'float32', ['batch_size', 'encoder_sequence_length', DIMS.hidden]);
+  return encodeModel(g, 'tiny random-weight ViT encoder (recaption test model)');
+}
+
+/** If(use_cache_branch) then Concat(past, new) else new, for one K or V tensor. */
+function withPast(ctx: Ctx, useCache: string, past: string, fresh: string, name: string): string {
+  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
+  thenG.output(thenG.node('Concat', [past, fresh], { axis: attr.int(2) }), `${name}_then_out`, 'float32');
+  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
+  elseG.output(elseG.node('Identity', [fresh]), `${name}_else_out`, 'float32');
+  return ctx.g.node('If', [useCache], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
+}
+
+function decoderModel(init: WeightInit, vocab: Record<string, number>, eos: number): Uint8Array {
+  const vocabSize = Object.keys(vocab).length;
+  const g = new GraphBuilder('gpt2_decoder_merged');
+  const ctx: Ctx = { g, init };
+  const { hidden: D, heads: H } = DIMS;
+  const hd = D / H;
+  const ids = g.input('input_ids', 'int64', ['batch_size', 'decoder_sequence_length']);
+  const enc = g.input('encoder_hidden_states', 'float32', ['batch_size', 'encoder_sequence_length', D]);
+  const past: { key: string; value: string }[] = [];
+  for (let i = 0; i < DIMS.decoderLayers; i++) {
+    const shape = ['batch_size', H, 'past_decoder_sequence_length', hd];
+    past.push({
+      key: g.input(`past_key_values.${i}.key`, 'float32', shape),
+      value: g.input(`past_key_values.${i}.value`, 'float32', shape),
+    });
+  }
+  const useCache = g.input('use_cache_branch', 'bool', [1]);
+
+  // Positions continue after the (used) past: past_len + arange(seq).
+  const seqLen = dimOf(ctx, ids, 1);
+  const pastLen = g.node('Where', [useCache, dimOf(ctx, past[0]!.key, 2), g.constI64([0])]);
+  const start = toScalar(ctx, pastLen);
+  const positions = g.node('Range', [start, toScalar(ctx, g.node('Add', [pastLen, seqLen])), g.constI64([1], [])]);
+  const wte = g.weight('transformer.wte.weight', [vocabSize, D], init.uniform(vocabSize * D, 0.125));
+  const wpe = g.weight('transformer.wpe.weight', [DIMS.positions, D], init.uniform(DIMS.positions * D, 0.2));
+  let x = g.node('Add', [g.node('Gather', [wte, ids], { axis: attr.int(0) }), g.node('Gather', [wpe, positions], { axis: attr.int(0) })]);
+
+  for (let i = 0; i < DIMS.decoderLayers; i++) {
+    const name = `transformer.h.${i}`;
+    // Causal self-attention over cache + new tokens.
+    const h = layerNorm(ctx, x, D, `${name}.ln_1`);
+    const q = splitHeads(ctx, linear(ctx, h, D, D, `${name}.attn.q`), H, hd);
+    const kNew = splitHeads(ctx, linear(ctx, h, D, D, `${name}.attn.k`), H, hd);
+    const vNew = splitHeads(ctx, linear(ctx, h, D, D, `${name}.attn.v`), H, hd);
+    const k = withPast(ctx, useCache, past[i]!.key, kNew, `l${i}_key`);
+    const v = withPast(ctx, useCache, past[i]!.value, vNew, `l${i}_value`);
+    const presentShape = ['batch_size', H, 'past_decoder_sequence_length + decoder_sequence_length', hd];
+    g.output(k, `present.${i}.key`, 'float32', presentShape);
+    g.output(v, `present.${i}.value`, 'float32', presentShape);
+    const mask = causalMask(ctx, seqLen, dimOf(ctx, k, 2));
+    const selfAttn = mergeHeads(ctx, attend(ctx, q, k, v, hd, mask), D);
+    x = g.node('Add', [x, linear(ctx, selfAttn, D, D, `${name}.attn.c_proj`)]);
+    // Cross-attention to the image tokens (GPT-2 recomputes these K/V every step; they are not cached).
+    const hc = layerNorm(ctx, x, D, `${name}.ln_cross_attn`);
+    const cq = splitHeads(ctx, linear(ctx, hc, D, D, `${name}.crossattention.q_attn`), H, hd);
+    const ck = splitHeads(ctx, linear(ctx, enc, D, D, `${name}.crossattention.k`), H, hd);
+    const cv = splitHeads(ctx, linear(ctx, enc, D, D, `${name}.crossattention.v`), H, hd);
+    const crossAttn = mergeHeads(ctx, attend(ctx, cq, ck, cv, hd), D);
+    x = g.node('Add', [x, linear(ctx, crossAttn, D, D, `${name}.crossattention.c_proj`)]);
+    x = g.node('Add', [x, mlp(ctx, layerNorm(ctx, x, D, `${name}.ln_2`), D, 4 * D, `${name}.mlp`)]);
+  }
+  x = layerNorm(ctx, x, D, 'transformer.ln_f');
+  // Tied LM head (x @ wte^T) plus a bias that only lifts EOS.
+  const bias = lmHeadBias(vocab, eos);
+  const logits = g.node('Add', [g.node('MatMul', [x, g.node('Transpose', [wte], { perm: attr.ints([1, 0]) })]), g.weight('lm_head.bias', [vocabSize], bias)]);
+  g.output(logits, 'logits', 'float32', ['batch_size', 'decoder_sequence_length', vocabSize]);
+  return encodeModel(g, 'tiny random-weight GPT-2 decoder with cross-attention, merged with/without past (recaption test model)');
+}
+
+/** All files of the tiny ViT-GPT2 folder, by relative path. */
+export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint8Array> {
+  const tok = buildGpt2Tokenizer(CAPTION_CORPUS, DIMS.merges);
+  const eos = tok.special['<|endoftext|>']!;
+  const specialIds = { bos_token_id: eos, eos_token_id: eos, pad_token_id: eos, decoder_start_token_id: eos };
+  const config = {
+    model_type: 'vision-encoder-decoder',
+    architectures: ['VisionEncoderDecoderModel'],
+    is_encoder_decoder: true,
+    tie_word_embeddings: false,
+    ...specialIds,
+    encoder: {
+      model_type: 'vit',
+      hidden_size: DIMS.hidden,
+      num_hidden_layers: DIMS.encoderLayers,
+      num_attention_heads: DIMS.heads,
+      intermediate_size: 4 * DIMS.hidden,
+      hidden_act: 'quick_gelu',
+      image_size: DIMS.imageSize,
+      patch_size: DIMS.patch,
+      num_channels: 3,
+      qkv_bias: true,
+      layer_norm_eps: 1e-5,
+    },
+    decoder: {
+      model_type: 'gpt2',
+      vocab_size: tok.vocabSize,
+      n_positions: DIMS.positions,
+      n_embd: DIMS.hidden,
+      n_layer: DIMS.decoderLayers,
+      n_head: DIMS.heads,
+      n_inner: 4 * DIMS.hidden,
+      activation_function: 'quick_gelu',
+      add_cross_attention: true,
+      is_decoder: true,
+      ...specialIds,
+    },
+  };
+  const preprocessor = {
+    image_processor_type: 'ViTImageProcessor',
+    feature_extractor_type: 'ViTFeatureExtractor',
+    do_resize: true,
+    size: { height: DIMS.imageSize, width: DIMS.imageSize },
+    resample: 2,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+  };
+  const tokenizerConfig = {
+    tokenizer_class: 'GPT2Tokenizer',
+    bos_token: '<|endoftext|>',
+    eos_token: '<|endoftext|>',
+    unk_token: '<|endoftext|>',
+    pad_token: '<|endoftext|>',
+    add_prefix_space: false,
+    model_max_length: DIMS.positions,
+    clean_up_tokenization_spaces: true,
+  };
+  const encoder = encoderModel(init);
+  const decoder = decoderModel(init, tok.vocab, eos);
+  return {
+    'config.json': json(config),
+    'generation_config.json': json({ ...specialIds, _from_model_config: true }),
+    'preprocessor_config.json': json(preprocessor),
+    'tokenizer.json': json(tok.json),
+    'tokenizer_config.json': json(tokenizerConfig),
+    'special_tokens_map.json': json({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: '<|endoftext|>' }),
+    'onnx/encoder_model.onnx': encoder,
+    'onnx/decoder_model_merged.onnx': decoder,
+  };
+}

@@ -1,0 +1,69 @@
+/** Contracts of the model runtime (lib/models). The pipeline depends on these, never on onnxruntime directly. */
+
+export type Device = 'cpu' | `cuda:${number}`;
+
+export interface RuntimeOptions {
+  /** `cpu` (default) or `cuda:N`. */
+  device?: Device;
+  /** ONNX file variant: `fp32` -> `name.onnx`, `fp16` -> `name_fp16.onnx`, `quantized` -> `name_quantized.onnx`. */
+  dtype?: 'fp32' | 'fp16' | 'quantized';
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface CaptionOptions {
+  /** Top-K sampling; the paper (BLIP-2 release) uses 50. */
+  topK: number;
+  /** Sampling temperature; the paper uses 0.75. */
+  temperature: number;
+  /** Minimum new tokens before EOS may be sampled; the paper uses 5. */
+  minLength: number;
+  /** Maximum new tokens; the paper uses 40. */
+  maxLength: number;
+  /** Optional CTRL-style repetition penalty (1 = off). */
+  repetitionPenalty?: number;
+}
+
+export const PAPER_CAPTION_OPTIONS: CaptionOptions = {
+  topK: 50,
+  temperature: 0.75,
+  minLength: 5,
+  maxLength: 40,
+  repetitionPenalty: 1,
+};
+
+/** A model-ready image: CHW float32, already resized/cropped/normalised for one specific model. */
+export interface PixelTensor {
+  data: Float32Array;
+  /** [3, height, width] */
+  dims: [number, number, number];
+}
+
+export interface ClipScorer {
+  /** Folder the model was loaded from (for manifests). */
+  readonly modelDir: string;
+  /** Embedding width. */
+  readonly dim: number;
+  /** Decode + preprocess one encoded image exactly like the reference processor. Throws SampleError. */
+  preprocess(image: Buffer): Promise<PixelTensor>;
+  /** L2-normalised image embeddings, one per input. */
+  embedImages(pixels: PixelTensor[]): Promise<Float32Array[]>;
+  /** L2-normalised text embeddings, one per input (text truncated to the model's context like the reference). */
+  embedTexts(texts: string[]): Promise<Float32Array[]>;
+  release(): Promise<void>;
+}
+
+export interface Captioner {
+  readonly modelDir: string;
+  /** Family picked from config.json, e.g. `vision-encoder-decoder`. */
+  readonly family: string;
+  /** Decode + preprocess one encoded image for this captioner. Throws SampleError. */
+  preprocess(image: Buffer): Promise<PixelTensor>;
+  /**
+   * One caption per image. `seeds[i]` seeds row i's own RNG (the pipeline passes `${runSeed}:${uid}`), so a
+   * sample's caption does not depend on the batch it lands in or on retries.
+   */
+  caption(pixels: PixelTensor[], seeds: string[], options: CaptionOptions): Promise<string[]>;
+  release(): Promise<void>;
+}

@@ -1,0 +1,57 @@
+/** Stage 1 (GPU): a synthetic caption for every decodable image of a shard. */
+import { encodeParquetRows } from '../formats/parquet';
+import type { Captioner } from '../models/types';
+import { storageFor } from '../storage';
+import { preparedBatches } from './batches';
+import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
+import { RunLayout } from './layout';
+import { shardOf, type RunPlan } from './plan';
+import { readInputSamples, sampleSeed } from './samples';
+import { commitStage, committedSummary, countReasons, type StageSummary } from './summary';
+import { CAPTION_COLUMNS, type CaptionRow } from './tables';
+
+export async function captionShard(plan: RunPlan, index: number, captioner: Captioner, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
+  const shard = shardOf(plan, index);
+  const layout = new RunLayout(plan.runUri);
+  const storage = storageFor(plan.runUri);
+  const committed = await committedSummary(storage, layout, 'caption', shard.name);
+  if (committed) return committed;
+
+  const c = plan.config.caption;
+  const options = { topK: c.topK, temperature: c.temperature, minLength: c.minLength, maxLength: c.maxLength, repetitionPenalty: c.repetitionPenalty };
+  const rows: CaptionRow[] = [];
+  const preprocess = (img: Buffer) => captioner.preprocess(img);
+  for await (const batch of preparedBatches(readInputSamples(shard.tar), c.batchSize, preprocess)) {
+    throwIfAborted(ctx);
+    const ok = batch.filter((b) => b.pixels);
+    const captions = ok.length
+      ? await captioner.caption(
+          ok.map((b) => b.pixels!),
+          ok.map((b) => sampleSeed(plan.config.run.seed, b.sample)),
+          options,
+        )
+      : [];
+    let i = 0;
+    for (const b of batch) {
+      rows.push({
+        key: b.sample.key,
+        uid: b.sample.uid,
+        raw_caption: b.sample.rawCaption,
+        synthetic_caption: b.pixels ? captions[i++] : null,
+        error: b.error,
+        error_message: b.errorMessage,
+      });
+    }
+    ctx.heartbeat(rows.length);
+  }
+  await storage.writeAtomic(layout.captions(shard.name), encodeParquetRows(CAPTION_COLUMNS, rows));
+  const failed = rows.filter((r) => r.error).length;
+  return commitStage(storage, layout, 'caption', {
+    shard: shard.name,
+    skipped: false,
+    samples: rows.length,
+    ok: rows.length - failed,
+    failed,
+    counts: countReasons(rows.map((r) => r.error)),
+  });
+}

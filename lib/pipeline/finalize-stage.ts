@@ -1,0 +1,151 @@
+/**
+ * Last stage (CPU): read every decision file once and write the run-level outputs — the DataComp subset
+ * file of kept uids, `_stats.json`, `report.json` (summary numbers) and the run manifest.
+ */
+import { decodeParquetRows } from '../formats/parquet';
+import { writeSubsetNpy } from '../formats/subset';
+import { storageFor, joinUri } from '../storage';
+import { RunLayout } from './layout';
+import type { RunPlan } from './plan';
+import type { DecisionRow } from './tables';
+import { readThresholds, encodeThreshold } from './thresholds-stage';
+import { modelFileHashes, softwareVersions } from './versions';
+
+export interface RunSummaryData {
+  runUri: string;
+  shards: number;
+  samples: number;
+  kept: number;
+  keptBySource: Record<string, number>;
+  dropped: Record<string, number>;
+  failedShards: number;
+  thresholds: Record<string, number | string>;
+  meanScores: { raw: number | null; synthetic: number | null; chosen: number | null };
+  outputs: { shards: string; decisions: string; manifest: string; subset: string; stats: string; report: string };
+}
+
+interface ShardFailureRecord {
+  shard: string;
+  stage: string;
+  type: string;
+  message: string;
+}
+
+class Mean {
+  private sum = 0;
+  n = 0;
+  add(v: number | null): void {
+    if (v === null || Number.isNaN(v)) return;
+    this.sum += v;
+    this.n++;
+  }
+  get value(): number | null {
+    return this.n ? this.sum / this.n : null;
+  }
+}
+
+export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
+  const layout = new RunLayout(plan.runUri);
+  const storage = storageFor(plan.runUri);
+  const thresholds = await readThresholds(plan.runUri);
+
+  const keptUids: string[] = [];
+  const keptBySource: Record<string, number> = {};
+  const dropped: Record<string, number> = {};
+  const mRaw = new Mean();
+  const mSyn = new Mean();
+  const mChosen = new Mean();
+  let samples = 0;
+  const shardRows: Array<{ shard: string; input: string; output: string | null; samples: number; kept: number }> = [];
+  for (const shard of plan.shards) {
+    const uri = layout.decisions(shard.name);
+    if (!(await storage.exists(layout.done('select', shard.name)))) {
+      shardRows.push({ shard: shard.name, input: shard.tar, output: null, samples: 0, kept: 0 });
+      continue;
+    }
+    const rows = (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as DecisionRow[];
+    let kept = 0;
+    for (const r of rows) {
+      samples++;
+      mRaw.add(r.s_raw);
+      mSyn.add(r.s_syn);
+      if (r.kept && r.source) {
+        kept++;
+        keptBySource[r.source] = (keptBySource[r.source] ?? 0) + 1;
+        mChosen.add(r.source === 'raw' ? r.s_raw : r.s_syn);
+        if (r.uid) keptUids.push(r.uid);
+      } else {
+        const reason = r.reason ?? 'unknown';
+        dropped[reason] = (dropped[reason] ?? 0) + 1;
+      }
+    }
+    shardRows.push({ shard: shard.name, input: shard.tar, output: layout.outputShard(shard.name), samples: rows.length, kept });
+  }
+
+  const failures: ShardFailureRecord[] = [];
+  for (const uri of await storage.list(layout.failuresDir)) {
+    if (uri.endsWith('.json')) failures.push(JSON.parse(await storage.readText(uri)) as ShardFailureRecord);
+  }
+  const failedShards = new Set(failures.map((f) => f.shard)).size;
+  const encodedThresholds = Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, encodeThreshold(v)]));
+  const kept = keptUids.length + 0;
+  const totalKept = Object.values(keptBySource).reduce((a, b) => a + b, 0);
+
+  await writeSubsetNpy(storage, layout.subset, keptUids);
+  const meanScores = { raw: mRaw.value, synthetic: mSyn.value, chosen: mChosen.value };
+  const stats = {
+    run: plan.runName,
+    preset: plan.config.strategy.preset,
+    shards: plan.shards.length,
+    failed_shards: failedShards,
+    samples,
+    kept: totalKept,
+    kept_with_uid: kept,
+    kept_by_source: keptBySource,
+    dropped_by_reason: dropped,
+    mean_scores: meanScores,
+    thresholds: encodedThresholds,
+  };
+  await storage.writeAtomic(layout.stats, JSON.stringify(stats, null, 2));
+  await storage.writeAtomic(layout.report, JSON.stringify({ version: 1, ...stats }, null, 2));
+
+  const models = plan.config.models;
+  const manifest = {
+    version: 1,
+    run: plan.runName,
+    runUri: plan.runUri,
+    createdAt: plan.createdAt,
+    finishedAt: new Date().toISOString(),
+    config: plan.config,
+    configHash: plan.configHash,
+    versions: softwareVersions(),
+    models: {
+      captioner: { path: models.captioner.path, dtype: models.captioner.dtype, files: await modelFileHashes(models.captioner.path) },
+      clip: { path: models.clip.path, dtype: models.clip.dtype, files: await modelFileHashes(models.clip.path) },
+    },
+    thresholds: encodedThresholds,
+    shards: shardRows,
+    failures,
+    outputs: {
+      shards: joinUri(plan.runUri, 'shards'),
+      decisions: joinUri(plan.runUri, 'decisions'),
+      subset: layout.subset,
+      stats: layout.stats,
+      report: layout.report,
+    },
+  };
+  await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2));
+
+  return {
+    runUri: plan.runUri,
+    shards: plan.shards.length,
+    samples,
+    kept: totalKept,
+    keptBySource,
+    dropped,
+    failedShards,
+    thresholds: encodedThresholds,
+    meanScores,
+    outputs: { ...manifest.outputs, manifest: layout.manifest },
+  };
+}

@@ -1,0 +1,126 @@
+import { Storage as GcsClient, type File } from '@google-cloud/storage';
+import { PassThrough, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { InputError } from '../errors';
+import { endWritable } from './end-writable';
+import type { AtomicWriter, Storage, StorageStat } from './types';
+import { gcsUri, parseGcsUri } from './uri';
+
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 404;
+}
+
+function missing(uri: string): InputError {
+  return new InputError('MissingInput', `input not found: ${uri}`);
+}
+
+/**
+ * Storage over Google Cloud Storage (or anything speaking its JSON API, e.g. fake-gcs-server).
+ * Atomicity comes from GCS itself: an object becomes visible only when its upload completes, so a
+ * failed or aborted upload never leaves a partial object (no temp name + rename needed).
+ */
+export class GcsStorage implements Storage {
+  constructor(private readonly client: GcsClient) {}
+
+  private file(uri: string): File {
+    const { bucket, key } = parseGcsUri(uri);
+    if (!key) throw new InputError('InvalidUri', `gs:// uri names a bucket, not an object: ${uri}`);
+    return this.client.bucket(bucket).file(key);
+  }
+
+  async exists(uri: string): Promise<boolean> {
+    const [found] = await this.file(uri).exists();
+    return found;
+  }
+
+  async readBuffer(uri: string): Promise<Buffer> {
+    try {
+      const [buf] = await this.file(uri).download();
+      return buf;
+    } catch (err) {
+      if (isNotFound(err)) throw missing(uri);
+      throw err;
+    }
+  }
+
+  async readText(uri: string): Promise<string> {
+    return (await this.readBuffer(uri)).toString('utf8');
+  }
+
+  createReadStream(uri: string): Readable {
+    const out = new PassThrough();
+    let src: Readable;
+    try {
+      src = this.file(uri).createReadStream();
+    } catch (err) {
+      process.nextTick(() => out.destroy(err as Error));
+      return out;
+    }
+    src.on('error', (err) => out.destroy(isNotFound(err) ? missing(uri) : err));
+    out.on('close', () => src.destroy());
+    src.pipe(out);
+    return out;
+  }
+
+  async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
+    // Single-request (multipart) upload: the object exists only once the request succeeds.
+    await this.file(uri).save(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, { resumable: false });
+  }
+
+  async openAtomicWriter(uri: string): Promise<AtomicWriter> {
+    // Resumable upload: survives transient network errors on large shards, and the object is only
+    // finalised when the last chunk is accepted, so nothing is visible before commit().
+    const stream = this.file(uri).createWriteStream({ resumable: true });
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    let streamError: Error | undefined;
+    // Keep a listener so an error before commit() is remembered instead of crashing the process.
+    stream.on('error', (err: Error) => {
+      streamError ??= err;
+    });
+    return {
+      stream,
+      commit: async () => {
+        if (state !== 'open') throw new Error(`atomic writer for ${uri} already ${state}`);
+        try {
+          if (streamError) throw streamError;
+          await endWritable(stream);
+          if (streamError) throw streamError;
+          state = 'committed';
+        } catch (err) {
+          state = 'aborted';
+          stream.destroy();
+          throw err;
+        }
+      },
+      abort: async () => {
+        if (state !== 'open') return;
+        state = 'aborted';
+        stream.destroy(new Error(`upload of ${uri} aborted`));
+        await finished(stream).catch(() => undefined);
+      },
+    };
+  }
+
+  async list(prefixUri: string): Promise<string[]> {
+    const { bucket, key } = parseGcsUri(prefixUri);
+    // Folder semantics, as for local paths: `run` must not match `run2/...`.
+    const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
+    const [files] = await this.client.bucket(bucket).getFiles({ prefix, autoPaginate: true });
+    return files.map((f) => gcsUri(bucket, f.name)).sort();
+  }
+
+  async remove(uri: string): Promise<void> {
+    await this.file(uri).delete({ ignoreNotFound: true });
+  }
+
+  async stat(uri: string): Promise<StorageStat | null> {
+    try {
+      const [meta] = await this.file(uri).getMetadata();
+      const updated = meta.updated ?? meta.timeCreated;
+      return { size: Number(meta.size ?? 0), mtimeMs: updated ? Date.parse(updated) : 0 };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { InputError } from '../errors';
+import { endWritable } from './end-writable';
+import type { AtomicWriter, Storage, StorageStat } from './types';
+import { localPath } from './uri';
+
+/** Temp files are `.{name}.tmp-{16 hex}` next to the target: same directory so rename(2) is atomic. */
+const TEMP_RE = /^\..+\.tmp-[0-9a-f]{16}$/;
+
+function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(8).toString('hex')}`);
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function missing(uri: string): InputError {
+  return new InputError('MissingInput', `input not found: ${uri}`);
+}
+
+function waitClosed(stream: fs.WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a directory so a rename inside it survives a power loss (best effort: not all filesystems allow it). */
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some filesystems (and platforms) refuse fsync on directories; the rename itself is still atomic.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Storage over the local filesystem. Uris are plain paths or `file://` URIs. */
+export class LocalStorage implements Storage {
+  async exists(uri: string): Promise<boolean> {
+    try {
+      await fsp.access(localPath(uri));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async readBuffer(uri: string): Promise<Buffer> {
+    try {
+      return await fsp.readFile(localPath(uri));
+    } catch (err) {
+      if (isNotFound(err)) throw missing(uri);
+      throw err;
+    }
+  }
+
+  async readText(uri: string): Promise<string> {
+    return (await this.readBuffer(uri)).toString('utf8');
+  }
+
+  createReadStream(uri: string): Readable {
+    // A PassThrough lets us turn ENOENT into the typed MissingInput error the callers branch on.
+    const out = new PassThrough();
+    const src = fs.createReadStream(localPath(uri));
+    src.on('error', (err) => out.destroy(isNotFound(err) ? missing(uri) : err));
+    out.on('close', () => src.destroy());
+    src.pipe(out);
+    return out;
+  }
+
+  async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
+    const target = localPath(uri);
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const tmp = tempPathFor(target);
+    try {
+      const fh = await fsp.open(tmp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, target);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
+    await fsyncDir(path.dirname(target));
+  }
+
+  async openAtomicWriter(uri: string): Promise<AtomicWriter> {
+    const target = localPath(uri);
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const tmp = tempPathFor(target);
+    const stream = fs.createWriteStream(tmp, { flags: 'wx' });
+    // Wait for the file to open so permission / disk errors surface here, not on the first write.
+    await new Promise<void>((resolve, reject) => {
+      stream.once('ready', () => {
+        stream.off('error', reject);
+        resolve();
+      });
+      stream.once('error', reject);
+    });
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    const cleanup = async (): Promise<void> => {
+      // Writes still queued fail with ERR_STREAM_DESTROYED; we are discarding them on purpose.
+      stream.on('error', () => undefined);
+      stream.destroy();
+      await waitClosed(stream);
+      await fsp.rm(tmp, { force: true });
+    };
+    return {
+      stream,
+      commit: async () => {
+        if (state !== 'open') throw new Error(`atomic writer for ${uri} already ${state}`);
+        try {
+          if (stream.errored) throw stream.errored;
+          await endWritable(stream);
+          await waitClosed(stream);
+          // fsync through a fresh descriptor: it flushes the file's data whichever fd wrote it.
+          await fsyncFile(tmp);
+          await fsp.rename(tmp, target);
+          state = 'committed';
+        } catch (err) {
+          state = 'aborted';
+          await cleanup();
+          throw err;
+        }
+        await fsyncDir(path.dirname(target));
+      },
+      abort: async () => {
+        if (state !== 'open') return;
+        state = 'aborted';
+        await cleanup();
+      },
+    };
+  }
+
+  async list(prefixUri: string): Promise<string[]> {
+    const root = localPath(prefixUri);
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(root, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+    const out: string[] = [];
+    for (const e of entries) {
+      if (!e.isFile() || TEMP_RE.test(e.name)) continue;
+      // Dirent.parentPath is Node >= 20.12; `path` is its older (deprecated) name.
+      const dir = (e as fs.Dirent & { parentPath?: string }).parentPath ?? (e as fs.Dirent & { path: string }).path;
+      const rel = path.relative(root, path.join(dir, e.name));
+      out.push(prefixUri.startsWith('file://') ? `${prefixUri.replace(/\/+$/, '')}/${rel}` : path.join(prefixUri, rel));
+    }
+    return out.sort();
+  }
+
+  async remove(uri: string): Promise<void> {
+    await fsp.rm(localPath(uri), { force: true });
+  }
+
+  async stat(uri: string): Promise<StorageStat | null> {
+    try {
+      const s = await fsp.stat(localPath(uri));
+      return { size: s.size, mtimeMs: s.mtimeMs };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+}

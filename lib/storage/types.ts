@@ -1,0 +1,52 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * A streaming write whose result appears at its uri only on `commit()`; `abort()` leaves nothing behind.
+ * Stage outputs are written this way so a crashed or retried activity never leaves a half-written file
+ * that a resumed run would mistake for committed work.
+ */
+export interface AtomicWriter {
+  /** Write the bytes here; respect its backpressure (`write()` returning false / 'drain'). */
+  readonly stream: Writable;
+  /** Finish the stream and publish the object under its final name. */
+  commit(): Promise<void>;
+  /** Drop everything written so far. Safe to call after a failed commit, and more than once. */
+  abort(): Promise<void>;
+}
+
+export interface StorageStat {
+  size: number;
+  mtimeMs: number;
+}
+
+/** One interface over local paths (`/data/x`, `./x`, `file:///data/x`) and `gs://bucket/prefix` URIs. */
+export interface Storage {
+  exists(uri: string): Promise<boolean>;
+  /** Whole object in memory. Throws `InputError('MissingInput')` naming the uri when it does not exist. */
+  readBuffer(uri: string): Promise<Buffer>;
+  /** UTF-8 text. Throws `InputError('MissingInput')` naming the uri when it does not exist. */
+  readText(uri: string): Promise<string>;
+  /** Streaming read; a missing object is reported as an `InputError('MissingInput')` 'error' event. */
+  createReadStream(uri: string): Readable;
+  /** Whole-object write that is never visible half-written (temp name + commit). Creates parent folders. */
+  writeAtomic(uri: string, data: Buffer | string): Promise<void>;
+  /** Streaming variant of `writeAtomic`: nothing is visible at `uri` until `commit()`. */
+  openAtomicWriter(uri: string): Promise<AtomicWriter>;
+  /**
+   * Full uris of every object under the folder `prefixUri`, RECURSIVELY, sorted by plain string order.
+   * `prefixUri` is treated as a folder: `gs://b/run` lists `gs://b/run/...` but not `gs://b/run2/...`.
+   * A missing folder lists as []. Local temp files of uncommitted atomic writes are left out.
+   */
+  list(prefixUri: string): Promise<string[]>;
+  /** Delete one object/file; deleting something absent is not an error (idempotent, retry-safe). */
+  remove(uri: string): Promise<void>;
+  /** Size and modification time, or null when absent. */
+  stat(uri: string): Promise<StorageStat | null>;
+}
+
+export interface StorageOptions {
+  /** GCS JSON API endpoint, e.g. a fake-gcs-server `http://127.0.0.1:4443`. Default: env STORAGE_EMULATOR_HOST, else Google. */
+  gcsApiEndpoint?: string;
+  /** GCS project id (only needed for project-level calls such as bucket creation). */
+  gcsProjectId?: string;
+}

@@ -1,0 +1,45 @@
+import type { CaptionSource, Rule, ThresholdSpec } from './presets';
+import { thresholdKey } from './presets';
+
+export interface SampleScores {
+  /** null when the sample failed before scoring (its failure reason is recorded instead). */
+  sRaw: number | null;
+  sSyn: number | null;
+}
+
+export interface Decision {
+  kept: boolean;
+  source: CaptionSource | null;
+  /** Why a sample was dropped; null when kept. */
+  reason: string | null;
+}
+
+export type Thresholds = Record<string, number>;
+
+function tau(thresholds: Thresholds, spec: ThresholdSpec): number {
+  const v = thresholds[thresholdKey(spec)];
+  if (v === undefined) throw new Error(`threshold ${thresholdKey(spec)} was not computed`);
+  return v;
+}
+
+/** Decide one sample under a rule, given the pool-wide thresholds. */
+export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Decision {
+  const drop = (reason: string): Decision => ({ kept: false, source: null, reason });
+  const keep = (source: CaptionSource): Decision => ({ kept: true, source, reason: null });
+  switch (rule.kind) {
+    case 'all':
+      return keep(rule.source);
+    case 'top': {
+      const score = rule.source === 'raw' ? s.sRaw : s.sSyn;
+      if (score === null) return drop(`no_${rule.source}_score`);
+      return score >= tau(thresholds, rule) ? keep(rule.source) : drop(`below_${rule.source}_threshold`);
+    }
+    case 'mix': {
+      const t = tau(thresholds, { source: 'raw', fraction: rule.fraction });
+      if (s.sRaw !== null && s.sRaw >= t) return keep('raw');
+      if (!rule.filterSynthetic) return s.sSyn === null && s.sRaw === null ? drop('no_scores') : keep('synthetic');
+      if (s.sSyn === null) return drop('no_synthetic_score');
+      return s.sSyn >= t ? keep('synthetic') : drop('below_thresholds');
+    }
+  }
+}

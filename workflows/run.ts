@@ -1,0 +1,161 @@
+/**
+ * The run: plan → score phase (caption + score every shard, in child workflows of ≤ pageSize shards) →
+ * pool-wide thresholds → select phase (filter + mix, write) → finalize. Thresholds are global, so no shard
+ * is selected before every shard is scored. The run continues-as-new between pages with a few KB of state.
+ */
+import {
+  continueAsNew,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  ParentClosePolicy,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { RunConfig } from '../lib/config/schema';
+import { cpuStageOptions } from './activity-options';
+import { shardPageWorkflow, type PagePhase } from './page';
+import { PHASE, PRESET, RUN_NAME, SHARDS_DONE, SHARDS_FAILED, SHARDS_TOTAL } from './search-attributes';
+import {
+  addPageResult,
+  emptyPageResult,
+  type PageResult,
+  type RunInput,
+  type RunProgress,
+  type RunState,
+  type RunSummary,
+} from './types';
+
+export const runProgressQuery = defineQuery<RunProgress>('progress');
+
+export function pageWorkflowId(runWorkflowId: string, phase: PagePhase, page: number): string {
+  return `${runWorkflowId}/${phase}/page-${String(page).padStart(5, '0')}`;
+}
+
+export async function recaptionRun(input: RunInput): Promise<RunSummary> {
+  const config = input.config as RunConfig;
+  const t = config.temporal;
+  const cpu = proxyActivities<typeof activities>(cpuStageOptions(t.cpuTaskQueue, t.heartbeatTimeout));
+  const info = workflowInfo();
+  const activePages = new Set<string>();
+  let state: RunState | undefined = input.state;
+
+  setHandler(runProgressQuery, () => ({
+    phase: state?.phase ?? 'plan',
+    shards: state?.plan.shardCount ?? 0,
+    pagesDone: state?.nextPage ?? 0,
+    pages: state?.pages ?? 0,
+    progress: (state?.totals ?? emptyPageResult()).progress,
+    activePages: [...activePages],
+  }));
+
+  const show = () => {
+    if (!state) return;
+    const p = state.totals.progress;
+    setCurrentDetails(
+      [
+        `**phase** ${state.phase} · **shards** ${state.plan.shardCount} · **pages** ${state.nextPage}/${state.pages}`,
+        `caption ${p.caption.done} (skipped ${p.caption.skipped}) · score ${p.score.done} · select ${p.select.done} · write ${p.write.done}`,
+        `samples ${state.totals.samples} · kept ${state.totals.kept} · failed shards ${state.totals.failedShards}`,
+      ].join('\n\n'),
+    );
+    upsertSearchAttributes([
+      { key: PHASE, value: state.phase },
+      { key: SHARDS_TOTAL, value: state.plan.shardCount },
+      { key: SHARDS_DONE, value: state.phase === 'done' ? state.plan.shardCount : p.write.done },
+      { key: SHARDS_FAILED, value: state.totals.failedShards },
+    ]);
+  };
+
+  if (!state) {
+    upsertSearchAttributes([
+      { key: RUN_NAME, value: config.run.name },
+      { key: PRESET, value: config.strategy.preset },
+      { key: PHASE, value: 'plan' },
+    ]);
+    const plan = await cpu.planRun.executeWithOptions({ summary: 'plan shards' }, [{ config }]);
+    state = {
+      plan,
+      phase: 'score',
+      nextPage: 0,
+      pages: Math.ceil(plan.shardCount / t.pageSize),
+      totals: emptyPageResult(),
+    };
+  }
+  show();
+
+  const runPages = async (s: RunState, phase: PagePhase): Promise<void> => {
+    const running = new Set<Promise<void>>();
+    for (;;) {
+      const draining = workflowInfo().continueAsNewSuggested;
+      if (draining && running.size === 0 && s.nextPage < s.pages) {
+        await continueAsNew<typeof recaptionRun>({ config, state: s });
+      }
+      while (!draining && s.nextPage < s.pages && running.size < t.maxConcurrentPages) {
+        const page = s.nextPage++;
+        const start = page * t.pageSize;
+        const end = Math.min(start + t.pageSize, s.plan.shardCount);
+        const workflowId = pageWorkflowId(info.workflowId, phase, page);
+        activePages.add(workflowId);
+        const p: Promise<void> = executeChild(shardPageWorkflow, {
+          workflowId,
+          taskQueue: t.cpuTaskQueue,
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          staticSummary: `${phase} page ${page + 1}/${s.pages}: shards ${start}–${end - 1}`,
+          args: [
+            {
+              phase,
+              runUri: s.plan.runUri,
+              start,
+              end,
+              maxConcurrentShards: t.maxConcurrentShards,
+              heartbeatTimeout: t.heartbeatTimeout,
+              gpuTaskQueue: t.gpuTaskQueue,
+              cpuTaskQueue: t.cpuTaskQueue,
+            },
+          ],
+        })
+          .then((r: PageResult) => {
+            addPageResult(s.totals, r);
+            show();
+          })
+          .finally(() => {
+            activePages.delete(workflowId);
+            running.delete(p);
+          });
+        running.add(p);
+      }
+      if (running.size === 0) break;
+      await Promise.race(running);
+    }
+  };
+
+  if (state.phase === 'score') {
+    await runPages(state, 'score');
+    state.phase = 'thresholds';
+    state.nextPage = 0;
+    show();
+  }
+  if (state.phase === 'thresholds') {
+    state.thresholds = await cpu.computeThresholds.executeWithOptions({ summary: 'pool-wide thresholds' }, [
+      { runUri: state.plan.runUri },
+    ]);
+    state.phase = 'select';
+    show();
+  }
+  if (state.phase === 'select') {
+    await runPages(state, 'select');
+    state.phase = 'finalize';
+    show();
+  }
+  const summary = await cpu.finalizeRun.executeWithOptions({ summary: 'manifest, subset, stats' }, [
+    { runUri: state.plan.runUri },
+  ]);
+  state.phase = 'done';
+  show();
+  // Stage counters (done / skipped / failed) show what this execution did and what it found committed.
+  return { ...summary, progress: state.totals.progress };
+}
