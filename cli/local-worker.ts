@@ -1,5 +1,6 @@
 /** A gpu+cpu worker inside the CLI process (demo, `run --local-worker`). */
 import { NativeConnection } from '@temporalio/worker';
+import { installWorkerLogger } from '../workers/logger';
 import type { RunConfig } from '../lib/config/schema';
 import { buildWorkers, runWorkers } from '../workers/build';
 import type { TemporalTarget } from './connection';
@@ -11,6 +12,8 @@ export interface LocalWorkers {
 }
 
 export async function startLocalWorkers(target: TemporalTarget, config: RunConfig): Promise<LocalWorkers> {
+  // The CLI draws its own progress; worker state changes would scroll it away. Warnings still show.
+  installWorkerLogger('WARN');
   const connection = await NativeConnection.connect({ address: target.address, ...(target.apiKey ? { apiKey: target.apiKey, tls: true } : {}) });
   const workers = await buildWorkers({
     connection,

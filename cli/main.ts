@@ -4,17 +4,19 @@ import { Command, InvalidArgumentError } from 'commander';
 import { InputError } from '../lib/errors';
 
 // Commands load lazily: `--help` or a config error must not pay for loading Temporal, ONNX Runtime and sharp.
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// (require, not import(): under tsx's CommonJS hook a dynamic import() goes to the ESM loader.)
+/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-explicit-any */
+type Action = (...args: any[]) => Promise<void>;
 const lazy =
-  (load: () => Promise<(...a: any[]) => Promise<void>>) =>
-  async (...args: any[]) =>
-    (await load())(...args);
-const demoCommand = lazy(async () => (await import('./commands/demo')).demoCommand);
-const devServerCommand = lazy(async () => (await import('./commands/dev-server')).devServerCommand);
-const runCommand = lazy(async () => (await import('./commands/run')).runCommand);
-const sampleDataCommand = lazy(async () => (await import('./commands/sample-data')).sampleDataCommand);
-const statusCommand = lazy(async () => (await import('./commands/status')).statusCommand);
-const workerCommand = lazy(async () => (await import('./commands/worker')).workerCommand);
+  (load: () => Action): Action =>
+  (...args) =>
+    load()(...args);
+const demoCommand = lazy(() => (require('./commands/demo') as typeof import('./commands/demo')).demoCommand);
+const devServerCommand = lazy(() => (require('./commands/dev-server') as typeof import('./commands/dev-server')).devServerCommand);
+const runCommand = lazy(() => (require('./commands/run') as typeof import('./commands/run')).runCommand);
+const sampleDataCommand = lazy(() => (require('./commands/sample-data') as typeof import('./commands/sample-data')).sampleDataCommand);
+const statusCommand = lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand);
+const workerCommand = lazy(() => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand);
 
 const int = (v: string) => {
   const n = Number(v);
@@ -62,6 +64,7 @@ export function buildProgram(): Command {
     .option('--gpu-concurrency <n>', 'shard activities at once on the GPU queue', int, 1)
     .option('--cpu-concurrency <n>', 'activities at once on the CPU queue', int, 4)
     .option('--shutdown-grace <duration>', 'time running activities get on shutdown', '30s')
+    .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO')
     .action(workerCommand);
 
   program

@@ -25,6 +25,7 @@ export async function watchRun<T>(client: Client, workflowId: string, done: Prom
   const bars = new Map<StageName, ReturnType<MultiBar['create']>>();
   let lastLine = '';
   const render = (p: LiveProgress) => {
+    if (p.shards === 0) return; // still planning
     const total = Math.max(p.shards, 1);
     if (mode === 'json') {
       process.stdout.write(JSON.stringify({ event: 'progress', phase: p.phase, shards: p.shards, ...p.live }) + '\n');

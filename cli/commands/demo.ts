@@ -83,7 +83,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
     if (server && !opts.json) {
       log(
         `\nThe demo's Temporal server stops now; its history is kept in ${dbFile}. To browse the run in the Web UI:\n` +
-          `  recaption dev-server --db ${path.relative(process.cwd(), dbFile) || dbFile}   # then open ${uiBase}`,
+          `  npx recaption dev-server --db ${path.relative(process.cwd(), dbFile) || dbFile}   # then open ${uiBase}`,
       );
     }
   } finally {

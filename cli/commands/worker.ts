@@ -1,5 +1,6 @@
 import type { Duration } from '@temporalio/common';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type LogLevel } from '@temporalio/worker';
+import { installWorkerLogger } from '../../workers/logger';
 import { buildWorkers, runWorkers, type QueueKind } from '../../workers/build';
 import { temporalTargetFromEnv } from '../connection';
 
@@ -10,12 +11,14 @@ export interface WorkerOptions {
   gpuConcurrency: number;
   cpuConcurrency: number;
   shutdownGrace: string;
+  logLevel: string;
 }
 
 export async function workerCommand(opts: WorkerOptions): Promise<void> {
   const queues = opts.queues.split(',').map((q) => q.trim()).filter(Boolean);
   const bad = queues.filter((q) => q !== 'gpu' && q !== 'cpu');
   if (bad.length || queues.length === 0) throw new Error(`--queues: expected a comma-separated list of gpu, cpu; got "${opts.queues}"`);
+  installWorkerLogger(opts.logLevel.toUpperCase() as LogLevel);
   const target = temporalTargetFromEnv() ?? { address: 'localhost:7233', namespace: 'default' };
   const connection = await NativeConnection.connect({ address: target.address, ...(target.apiKey ? { apiKey: target.apiKey, tls: true } : {}) });
   const workers = await buildWorkers({

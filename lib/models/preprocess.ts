@@ -1,28 +1,26 @@
 /**
- * Image decoding and model preprocessing with sharp, following a folder's preprocessor_config.json the way the
- * HF image processors (PIL-based) do it:
- *   decode -> RGB (alpha dropped, not composited; no EXIF rotation: PIL applies none)
- *   -> resize (CLIP: shortest side to N, long side int(N*long/short); ViT/SigLIP: exact size)
+ * Image decoding (sharp) and model preprocessing, following a folder's preprocessor_config.json the way the
+ * PIL-based references (OpenAI CLIP / open_clip, HF image processors) do it:
+ *   decode -> RGB (alpha dropped, not composited; embedded ICC profile and EXIF orientation ignored, as PIL does)
+ *   -> resize with Pillow's exact resampling (resample.ts; CLIP: shortest side to N, long side int(N*long/short);
+ *      ViT/SigLIP: exact size)
  *   -> center crop with offsets round((H-h)/2) (Python round: half to even), zero padding if smaller
  *   -> rescale (1/255) -> normalise (mean/std) -> CHW float32.
  */
-import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { z } from 'zod';
 import { InputError, SampleError } from '../errors';
 import type { ModelFolder } from './model-folder';
+import { PIL_FILTERS, resampleLikePil, type PilFilter } from './resample';
 import type { PixelTensor } from './types';
 
 /** PIL's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS). */
 export const DEFAULT_MAX_PIXELS = 2 * 89_478_485;
 
-export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
-
-/** PIL resample codes -> sharp kernels; BOX (4) and HAMMING (5) have no sharp equivalent. */
-const PIL_RESAMPLE: Record<number, ResizeKernel> = { 0: 'nearest', 1: 'lanczos3', 2: 'linear', 3: 'cubic' };
-
 export interface ImageProcessorSpec {
   resize?: { mode: 'shortest_edge'; size: number } | { mode: 'exact'; height: number; width: number };
-  kernel: ResizeKernel;
+  /** Pillow resampling filter (preprocessor_config.json `resample`) */
+  filter: PilFilter;
   crop?: { height: number; width: number };
   /** multiply uint8 values by this (1/255), or leave them 0..255 when undefined */
   rescale?: number;
@@ -63,8 +61,8 @@ export function parseImageProcessor(config: PreprocessorConfig, file: string): I
     throw new InputError('BadModel', `${file}: ${msg}`);
   };
   const resample = config.resample ?? (clipLike ? 3 : 2);
-  const kernel = PIL_RESAMPLE[resample] ?? bad(`resample ${resample} is not supported (0 nearest, 1 lanczos, 2 bilinear, 3 bicubic)`);
-  const spec: ImageProcessorSpec = { kernel };
+  const filter = PIL_FILTERS[resample] ?? bad(`resample ${resample} is not a PIL resampling filter (0..5)`);
+  const spec: ImageProcessorSpec = { filter };
 
   if (config.do_resize ?? true) {
     const size = config.size ?? bad('do_resize is set but size is missing');
@@ -143,13 +141,13 @@ function decodeError(err: unknown): SampleError {
 }
 
 interface RawRgb {
-  data: Buffer;
+  data: Uint8Array;
   width: number;
   height: number;
 }
 
-/** Decodes and resizes to RGB uint8 (HWC). Throws SampleError. */
-async function decodeResized(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions): Promise<RawRgb> {
+/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
+export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}): Promise<RawRgb> {
   if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
@@ -163,24 +161,9 @@ async function decodeResized(image: Buffer, spec: ImageProcessorSpec, opts: Deco
   const { width, height } = meta;
   if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
   if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
-
-  let target: { width: number; height: number } | undefined;
-  if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(width, height, spec.resize.size);
-  else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
-  const resize = (s: Sharp): Sharp =>
-    target ? s.resize({ width: target.width, height: target.height, fit: 'fill', kernel: spec.kernel, fastShrinkOnLoad: false }) : s;
-
   try {
-    let pipeline: Sharp;
-    if (meta.hasAlpha || (meta.space !== 'srgb' && meta.space !== 'b-w')) {
-      // Convert before resizing, like PIL's convert('RGB') then resize: sharp would otherwise resize with
-      // premultiplied alpha (or in CMYK), which changes colours near transparent pixels.
-      const rgb = await sharp(image, input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-      pipeline = resize(sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: rgb.info.channels } }));
-    } else {
-      pipeline = resize(sharp(image, input)).toColourspace('srgb');
-    }
-    const out = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // No rotate(): sharp would apply EXIF orientation, PIL does not. removeAlpha drops alpha without compositing.
+    const out = await sharp(image, input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (out.info.channels !== 3 || out.data.length !== out.info.width * out.info.height * 3) {
       throw new Error(`unexpected decoded layout: ${out.info.channels} channels, ${out.data.length} bytes for ${out.info.width}x${out.info.height}`);
     }
@@ -188,6 +171,15 @@ async function decodeResized(image: Buffer, spec: ImageProcessorSpec, opts: Deco
   } catch (err) {
     throw decodeError(err);
   }
+}
+
+/** Resizes decoded RGB per the spec with Pillow's resampling. */
+export function resizeRgb(rgb: RawRgb, spec: ImageProcessorSpec): RawRgb {
+  let target: { width: number; height: number } | undefined;
+  if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(rgb.width, rgb.height, spec.resize.size);
+  else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
+  if (!target) return rgb;
+  return { data: resampleLikePil(rgb.data, rgb.width, rgb.height, target.width, target.height, spec.filter), ...target };
 }
 
 /** Center crop (zero padded when smaller), rescale and normalise an RGB HWC buffer into CHW float32. */
@@ -218,7 +210,7 @@ export function toPixelTensor(rgb: RawRgb, spec: ImageProcessorSpec): PixelTenso
 
 /** Decode + preprocess one encoded image for a model. Throws SampleError for bad images. */
 export async function preprocessImage(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
-  return toPixelTensor(await decodeResized(image, spec, opts), spec);
+  return toPixelTensor(resizeRgb(await decodeRgb(image, opts), spec), spec);
 }
 
 /** Stacks same-sized pixel tensors into one NCHW batch. */

@@ -22,17 +22,39 @@ export function storageFor(uri: string, opts: StorageOptions = {}): Storage {
   let storage = gcsClients.get(cacheKey);
   if (!storage) {
     storage = new GcsStorage(
-      new GcsClient({
-        ...(apiEndpoint ? { apiEndpoint: withScheme(apiEndpoint) } : {}),
-        ...(projectId ? { projectId } : {}),
-      }),
+      withoutEmulatorEnv(
+        () =>
+          new GcsClient({
+            ...(apiEndpoint ? { apiEndpoint: withScheme(apiEndpoint) } : {}),
+            ...(projectId ? { projectId } : {}),
+          }),
+      ),
     );
     gcsClients.set(cacheKey, storage);
   }
   return storage;
 }
 
-/** STORAGE_EMULATOR_HOST is often given as `host:port`; the client needs a scheme. */
+/**
+ * STORAGE_EMULATOR_HOST is often given as `host:port` (fake-gcs-server's docs) or with `/storage/v1`; the
+ * client wants a bare origin as apiEndpoint. Any path is dropped.
+ */
 function withScheme(endpoint: string): string {
-  return /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  const url = /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  return new URL(url).origin;
+}
+
+/**
+ * @google-cloud/storage 7 uses STORAGE_EMULATOR_HOST verbatim as its JSON API base URL (no `/storage/v1`), so
+ * listing breaks against fake-gcs-server while uploads work. We pass the endpoint as apiEndpoint instead and
+ * hide the variable while the client is built (it reads it only in its constructor and for signed policies).
+ */
+function withoutEmulatorEnv<T>(build: () => T): T {
+  const saved = process.env.STORAGE_EMULATOR_HOST;
+  delete process.env.STORAGE_EMULATOR_HOST;
+  try {
+    return build();
+  } finally {
+    if (saved !== undefined) process.env.STORAGE_EMULATOR_HOST = saved;
+  }
 }

@@ -4,6 +4,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import { findTool, installHint, TEMPORAL_CLI } from '../../infra/tools';
 import { workflowsPath } from '../../workers/build';
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { installWorkerLogger } from '../../workers/logger';
 
 export async function localTemporal(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
   const bin = findTool(TEMPORAL_CLI);
@@ -23,3 +24,6 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { warn: () => undefined, info: () => undefined, debug: () => undefined, trace: () => undefined, error: console.error, log: () => undefined } as never });
   return bundle;
 }
+
+// Worker logs at WARN so test output shows problems, not every state change.
+installWorkerLogger('WARN');

@@ -19,6 +19,8 @@ import {
   shardParquetName,
   shardStatsName,
   shardTarName,
+  toImg2DatasetSample,
+  type Img2DatasetSample,
 } from '../../../lib/formats/img2dataset';
 import { parquetColumns } from '../../../lib/formats/parquet';
 import { storageFor } from '../../../lib/storage';
@@ -94,7 +96,7 @@ describe('img2dataset shard writer and readers', () => {
     const st = storageFor(folder);
     expect(fs.readdirSync(folder).sort()).toEqual(['00000004.parquet', '00000004.tar', '00000004_stats.json']);
 
-    const samples = [];
+    const samples: Img2DatasetSample[] = [];
     for await (const s of readImg2DatasetShard(st, path.join(folder, '00000004.tar'))) samples.push(s);
     expect(samples.map((s) => s.key)).toEqual(['000000040000', '000000040001', '000000040003', '000000040004']);
     expect(samples.map((s) => Object.keys(s.files))).toEqual(Array(4).fill(['jpg', 'txt', 'json']));
@@ -170,6 +172,8 @@ describe('img2dataset shard writer and readers', () => {
 
   it('one bad sample json does not fail the shard; bad stats / metadata are CorruptInput', () => {
     expect(() => parseSampleMeta('{"url": 1}', 'x.json')).toThrow(InputError);
+    const s = toImg2DatasetSample({ key: 'k', files: { jpg: Buffer.from('x'), txt: Buffer.from('cap'), json: Buffer.from('{oops') } }, 'a.tar');
+    expect(s).toMatchObject({ key: 'k', imageExt: 'jpg', caption: 'cap', meta: null, metaError: expect.stringContaining('a.tar/k.json') });
     expect(() => parseShardStats('[]', 's.json')).toThrow(/s\.json/);
     // an older img2dataset stats file (no start/end times) still parses
     expect(parseShardStats('{"count": 1, "successes": 1, "failed_to_download": 0, "failed_to_resize": 0, "duration": 2, "status_dict": {"success": 1}}')).toMatchObject({
