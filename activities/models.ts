@@ -3,11 +3,12 @@ import { getCachedModel, loadCaptioner, loadClip } from '../lib/models';
 import type { Captioner, ClipScorer, RuntimeOptions } from '../lib/models/types';
 import type { RunConfig } from '../lib/config/schema';
 
-function runtime(config: RunConfig, dtype: RuntimeOptions['dtype']): RuntimeOptions & { maxPixels: number } {
+function runtime(config: RunConfig, dtype: RuntimeOptions['dtype']): RuntimeOptions & { maxPixels: number; resampler: 'sharp' | 'pillow' } {
   return {
     device: config.models.device as RuntimeOptions['device'],
     dtype,
     maxPixels: config.image.maxPixels,
+    resampler: config.image.resampler,
     ...(config.models.intraOpNumThreads ? { intraOpNumThreads: config.models.intraOpNumThreads } : {}),
   };
 }

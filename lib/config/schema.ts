@@ -81,6 +81,8 @@ export const configSchema = z
       .object({
         /** Decompression-bomb guard (PIL's DecompressionBombError limit): bigger images are skipped as `too_many_pixels`. */
         maxPixels: z.number().int().positive().default(178_956_970),
+        /** 'sharp' (libvips, fast) or 'pillow' (exact port of Pillow's resampling, slower; see lib/models/preprocess). */
+        resampler: z.enum(['sharp', 'pillow']).default('sharp'),
       })
       .strict()
       .prefault({}),

@@ -68,7 +68,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     // SigLIP was trained on texts padded to the full context and has no attention mask.
     padTo: config.model_type === 'siglip' ? maxTextLength : undefined,
     size,
-    decode: { maxPixels: opts.maxPixels, failOn: opts.failOn },
+    decode: { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler },
   });
   const declared = staticDim(vision.session, outputs.image, 'output', 1) ?? (config.model_type === 'clip' ? projection : undefined);
   await scorer.init(declared);

@@ -10,8 +10,11 @@ export { cosine, clipScore, l2NormalizeInPlace } from './similarity';
 export { getCachedModel, releaseCachedModels, modelCacheKey } from './cache';
 export { ModelFolder, onnxFileName, validateSession, type SessionSignature, type TensorSpec } from './model-folder';
 export { createSession, sessionOptions, parseDevice } from './session';
+export { resampleLikePil, PIL_FILTERS, type PilFilter } from './resample';
 export {
   preprocessImage,
+  decodeRgb,
+  resizeRgb,
   parseImageProcessor,
   loadImageProcessor,
   stackPixels,

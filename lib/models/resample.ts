@@ -130,21 +130,19 @@ export function resampleLikePil(src: Uint8Array, width: number, height: number, 
 function horizontalPass(src: Uint8Array, width: number, firstRow: number, rows: number, outWidth: number, c: Coefficients, channels: number): Uint8Array {
   const out = new Uint8Array(outWidth * rows * channels);
   const { ksize, bounds, weights } = c;
-  const acc = new Float64Array(channels);
   for (let y = 0; y < rows; y++) {
     const inRow = (y + firstRow) * width * channels;
-    let o = y * outWidth * channels;
+    const outRow = y * outWidth * channels;
     for (let xx = 0; xx < outWidth; xx++) {
       const xmax = bounds[xx * 2 + 1]!;
       const kOff = xx * ksize;
-      let p = inRow + bounds[xx * 2]! * channels;
-      acc.fill(ROUNDING);
-      for (let x = 0; x < xmax; x++) {
-        const w = weights[kOff + x]!;
-        for (let ch = 0; ch < channels; ch++) acc[ch] += src[p + ch]! * w;
-        p += channels;
+      const base = inRow + bounds[xx * 2]! * channels;
+      for (let ch = 0; ch < channels; ch++) {
+        // int32 arithmetic is exact here: |sum| <= 255 * 2^22 * sum|w| < 2^31, as in Pillow's C ints.
+        let ss = ROUNDING;
+        for (let x = 0, p = base + ch; x < xmax; x++, p += channels) ss = (ss + Math.imul(src[p]!, weights[kOff + x]!)) | 0;
+        out[outRow + xx * channels + ch] = clip8(ss);
       }
-      for (let ch = 0; ch < channels; ch++) out[o++] = clip8(acc[ch]!);
     }
   }
   return out;
@@ -155,7 +153,7 @@ function verticalPass(image: Uint8Array, width: number, rowOffset: number, outHe
   const stride = width * channels;
   const out = new Uint8Array(stride * outHeight);
   const { ksize, bounds, weights } = c;
-  const acc = new Float64Array(stride);
+  const acc = new Int32Array(stride);
   for (let yy = 0; yy < outHeight; yy++) {
     const ymin = bounds[yy * 2]! - rowOffset;
     const ymax = bounds[yy * 2 + 1]!;
@@ -164,7 +162,7 @@ function verticalPass(image: Uint8Array, width: number, rowOffset: number, outHe
     for (let y = 0; y < ymax; y++) {
       const w = weights[kOff + y]!;
       const row = (y + ymin) * stride;
-      for (let i = 0; i < stride; i++) acc[i] += image[row + i]! * w;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + Math.imul(image[row + i]!, w)) | 0;
     }
     const o = yy * stride;
     for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);

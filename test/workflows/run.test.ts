@@ -2,7 +2,10 @@
  * The whole pipeline on a real Temporal dev server with real workers, ONNX sessions, sharp and files:
  * 2 shards end to end, then a run interrupted after its caption stage and resumed.
  */
+import { writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { findTool, TEMPORAL_CLI } from '../../infra/tools';
 import * as path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -23,6 +26,7 @@ import { PHASE, SHARDS_DONE } from '../../workflows/search-attributes';
 import { localTemporal, workflowBundle } from '../helpers/temporal';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../helpers/paths';
 
+const HISTORIES = path.join(__dirname, 'histories');
 let env: TestWorkflowEnvironment;
 let input: string;
 
@@ -144,6 +148,18 @@ describe('recaptionRun on a real dev server', () => {
     const d = await env.client.workflow.getHandle('e2e-run').describe();
     expect(d.typedSearchAttributes.get(PHASE)).toBe('done');
     expect(d.typedSearchAttributes.get(SHARDS_DONE)).toBe(2);
+
+    // Determinism: the recorded histories replay against the current workflow code.
+    for (const id of ['e2e-run', 'e2e-run/score/page-00000', 'e2e-run/select/page-00001']) {
+      const history = await env.client.workflow.getHandle(id).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, id);
+      // RECAPTION_RECORD_HISTORIES=1 refreshes the fixtures that replay.test.ts checks future code against.
+      if (process.env.RECAPTION_RECORD_HISTORIES === '1') {
+        // The Temporal CLI writes the canonical proto3 JSON that historyFromJSON reads.
+        const json = execFileSync(findTool(TEMPORAL_CLI)!, ['workflow', 'show', '--address', env.address, '--workflow-id', id, '--output', 'json']);
+        writeFileSync(path.join(HISTORIES, `${id.replace(/\//g, '__')}.json`), json);
+      }
+    }
   });
 
   it('resumes a run interrupted after its caption stage, skipping the committed captions', async () => {
@@ -171,7 +187,7 @@ describe('recaptionRun on a real dev server', () => {
     });
     await runWith([captionOnly, cpu], async () => {
       const h = await env.client.workflow.start(recaptionRun, { workflowId: 'resume-run', taskQueue: c.temporal.cpuTaskQueue, args: [{ config: c }] });
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 240_000;
       while (!((await storage.exists(layout.done('caption', '00000000'))) && (await storage.exists(layout.done('caption', '00000001'))))) {
         if (Date.now() > deadline) throw new Error('caption stage did not commit');
         await new Promise((r) => setTimeout(r, 200));

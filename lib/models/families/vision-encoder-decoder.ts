@@ -82,7 +82,7 @@ export async function loadVisionEncoderDecoder(
     await Promise.all([encoder.session.release(), decoder.session.release()]);
     throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${configFile} decoder n_head/n_embd)`);
   }
-  return new VisionEncoderDecoder(folder.dir, tokenizer, spec, size, encoder, decoder, { layers, heads, headDim }, [start], eosIds, { maxPixels: opts.maxPixels, failOn: opts.failOn });
+  return new VisionEncoderDecoder(folder.dir, tokenizer, spec, size, encoder, decoder, { layers, heads, headDim }, [start], eosIds, { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler });
 }
 
 /** Optimum's merged-decoder signature, with the layer count read from the model's own inputs. */

@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { SampleError } from '../../../lib/errors';
@@ -63,13 +62,13 @@ describe('preprocess', () => {
 
   it('reads the CLIP and ViT processor configs', () => {
     expect(clip).toEqual({
-      kernel: 'cubic',
+      filter: 'bicubic',
       resize: { mode: 'shortest_edge', size: 224 },
       crop: { height: 224, width: 224 },
       rescale: 1 / 255,
       normalize: { mean: CLIP_MEAN, std: CLIP_STD },
     });
-    expect(vit).toEqual({ kernel: 'linear', resize: { mode: 'exact', height: 224, width: 224 }, rescale: 1 / 255, normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+    expect(vit).toEqual({ filter: 'bilinear', resize: { mode: 'exact', height: 224, width: 224 }, rescale: 1 / 255, normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
   });
 
   it('produces CHW float32 at the model size, normalised with the processor mean/std', async () => {
@@ -158,9 +157,10 @@ describe('preprocess', () => {
   });
 
   it('refuses processor configs it cannot reproduce', () => {
-    expect(() => parseImageProcessor({ resample: 4, size: { height: 8, width: 8 }, image_mean: [0, 0, 0], image_std: [1, 1, 1] }, 'x/preprocessor_config.json')).toThrow(
-      /preprocessor_config.json: resample 4/,
+    expect(() => parseImageProcessor({ resample: 7, size: { height: 8, width: 8 }, image_mean: [0, 0, 0], image_std: [1, 1, 1] }, 'x/preprocessor_config.json')).toThrow(
+      /preprocessor_config.json: resample 7/,
     );
+    expect(parseImageProcessor({ resample: 4, size: 8, image_mean: 0.5, image_std: 0.5 }, 'z').filter).toBe('box');
     expect(() => parseImageProcessor({ do_normalize: true, size: 224 }, 'y/preprocessor_config.json')).toThrow(/image_mean/);
   });
 });
