@@ -3,11 +3,33 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import type { RunConfig } from '../lib/config/schema';
 import { pageProgressQuery } from '../workflows/page';
 import { recaptionRun, runProgressQuery } from '../workflows/run';
-import { PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
-import type { PageResult, RunProgress, StageName } from '../workflows/types';
+import { ALL_SEARCH_ATTRIBUTES, PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
+import type { PageResult, RunProgress, RunSummary, StageName } from '../workflows/types';
 
 export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
+}
+
+const INDEXED_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
+
+/**
+ * Register the run's custom search attributes where missing, so a run on any cluster starts by itself
+ * (the workflow upserts them; on a cluster without them its first task would fail). Where the operator API is
+ * not allowed (e.g. Temporal Cloud: register them in the Cloud UI/tcld), say which ones are missing.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<void> {
+  const op = client.connection.operatorService;
+  const { customAttributes } = await op.listSearchAttributes({ namespace });
+  const missing = ALL_SEARCH_ATTRIBUTES.filter((k) => !(k.name in (customAttributes ?? {})));
+  if (missing.length === 0) return;
+  try {
+    await op.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_TYPE[k.type]])) });
+  } catch (e) {
+    throw new Error(
+      `namespace ${namespace} lacks the search attributes ${missing.map((k) => `${k.name} (${k.type})`).join(', ')} and they could not be added ` +
+        `(${(e as Error).message}); register them, e.g. temporal operator search-attribute create --name ${missing[0].name} --type ${missing[0].type}`,
+    );
+  }
 }
 
 export interface StartedRun {
@@ -29,6 +51,7 @@ export async function startRun(client: Client, config: RunConfig): Promise<Start
   } catch (e) {
     if (!(e instanceof WorkflowNotFoundError)) throw e;
   }
+  await ensureSearchAttributes(client, client.options.namespace);
   const handle = await client.workflow.start(recaptionRun, {
     workflowId,
     taskQueue: config.temporal.cpuTaskQueue,
@@ -61,10 +84,16 @@ export async function liveProgress(client: Client, workflowId: string): Promise<
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe();
   let p: RunProgress;
-  try {
-    p = await handle.query(runProgressQuery);
-  } catch {
-    p = { phase: 'plan', shards: 0, pagesDone: 0, pages: 0, progress: { caption: z(), score: z(), select: z(), write: z() }, activePages: [] };
+  if (d.status.name === 'COMPLETED') {
+    // A closed run answers from its result: queries would need a worker to replay it.
+    const r = (await handle.result()) as RunSummary;
+    p = { phase: 'done', shards: r.shards, pagesDone: 0, pages: 0, progress: r.progress, activePages: [] };
+  } else {
+    try {
+      p = await handle.query(runProgressQuery);
+    } catch {
+      p = { phase: 'plan', shards: 0, pagesDone: 0, pages: 0, progress: { caption: z(), score: z(), select: z(), write: z() }, activePages: [] };
+    }
   }
   const live: Record<StageName, number> = {
     caption: p.progress.caption.done + p.progress.caption.failed,

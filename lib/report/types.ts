@@ -1,0 +1,144 @@
+/** The shape of `report.json` (RunReport) — everything report.html and `recaption compare` show. */
+import type { DistinctCount } from './hll';
+
+export const REPORT_KIND = 'recaption-report';
+export const REPORT_VERSION = 2;
+
+export interface ScoreStats {
+  /** Samples with this score. */
+  n: number;
+  mean: number | null;
+  /** Read off the 0.001-wide fine histogram: within ±0.0005 of the exact median. */
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  /** Mean CLIPScore (Hessel et al. 2021): 2.5 · max(cos, 0). */
+  meanClipScore: number | null;
+}
+
+export interface LengthStats {
+  /** Captions counted. */
+  n: number;
+  mean: number | null;
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  /** Captions with no word at all. */
+  empty: number;
+}
+
+export interface DiversityStats {
+  captions: number;
+  /** Word and trigram occurrences (not distinct). */
+  words: number;
+  trigrams: number;
+  uniqueWords: DistinctCount;
+  uniqueTrigrams: DistinctCount;
+}
+
+/** Histogram bins shared by every series: bin i covers [lo + i·width, lo + (i+1)·width). */
+export interface ScoreHistogram {
+  lo: number;
+  width: number;
+  bins: number;
+  /** raw / synthetic: every scored sample; chosenRaw / chosenSynthetic: kept samples by caption source. */
+  series: { raw: number[]; synthetic: number[]; chosen: number[]; chosenRaw: number[]; chosenSynthetic: number[] };
+}
+
+/** Caption length histogram: counts[i] = captions of i words; the last bin counts `overflowFrom` words or more. */
+export interface LengthHistogram {
+  overflowFrom: number;
+  series: { raw: number[]; synthetic: number[]; chosen: number[] };
+}
+
+export interface ShardFailure {
+  shard: string;
+  stage: string;
+  type: string;
+  message: string;
+}
+
+export interface ExampleRow {
+  shard: string;
+  key: string;
+  caption: string | null;
+  raw_caption: string;
+  synthetic_caption: string | null;
+  s_raw: number | null;
+  s_syn: number | null;
+  reason: string | null;
+}
+
+export interface RunReport {
+  kind: typeof REPORT_KIND;
+  version: typeof REPORT_VERSION;
+  generatedAt: string;
+  run: {
+    name: string;
+    uri: string;
+    preset: string | null;
+    /** strategy.fraction (mix-threshold), when set. */
+    fraction: number | null;
+    presetDescription: string | null;
+    configHash: string | null;
+    createdAt: string | null;
+    finishedAt: string | null;
+  };
+  shards: {
+    /** Shards in the run's plan/manifest; null when neither file exists. */
+    planned: number | null;
+    /** Decision files read. */
+    read: number;
+    /** Planned shards without a decision file (failed or unfinished), first 100. */
+    missing: string[];
+    missingCount: number;
+    /** Whole-shard failures recorded by the pipeline (manifest / failures/), first 100. */
+    failed: ShardFailure[];
+    failedCount: number;
+  };
+  counts: {
+    samples: number;
+    kept: number;
+    keptBySource: { raw: number; synthetic: number };
+    /** Scored samples the preset's rule did not keep, by reason (below_thresholds, below_raw_threshold...). */
+    dropped: number;
+    droppedByReason: Record<string, number>;
+    /** Samples that failed before selection (decode_error, empty_image, too_many_pixels, not_scored...). */
+    failed: number;
+    failedByReason: Record<string, number>;
+  };
+  thresholds: {
+    /** As in thresholds.json: key `source@fraction`, value τ or 'inf' / '-inf'. */
+    values: Record<string, number | string>;
+    /** Samples the thresholds were computed over. */
+    poolSize: number | null;
+  };
+  scores: {
+    /** raw / synthetic over every scored sample; chosen = the kept caption's score (s_raw or s_syn). */
+    raw: ScoreStats;
+    synthetic: ScoreStats;
+    chosen: ScoreStats;
+    histogram: ScoreHistogram | null;
+    medianResolution: number;
+    /** Why the histograms are empty, when they are. */
+    note: string | null;
+  };
+  captions: {
+    /** Which captions each pool holds. */
+    pools: { raw: string; synthetic: string; chosen: string };
+    lengths: { raw: LengthStats; synthetic: LengthStats; chosen: LengthStats; histogram: LengthHistogram | null };
+    diversity: {
+      tokenization: string;
+      /** Distinct counts are exact up to this many distinct items per pool, HyperLogLog estimates beyond. */
+      exactLimit: number;
+      hll: { precision: number; registers: number; standardError: number };
+      raw: DiversityStats;
+      synthetic: DiversityStats;
+      chosen: DiversityStats;
+    };
+  };
+  /** A few samples per outcome (deterministic reservoir), for a look at the text. */
+  examples: { keptRaw: ExampleRow[]; keptSynthetic: ExampleRow[]; dropped: ExampleRow[]; failed: ExampleRow[] };
+  /** Sentences about anything unusual: empty pools, failed shards, nothing kept. */
+  notes: string[];
+}
