@@ -4,7 +4,7 @@ import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeli
 import { loadPlan, planRun as planStage } from '../lib/pipeline/plan';
 import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pipeline/thresholds-stage';
 import { resolveRule } from '../lib/strategies/presets';
-import { runActivity } from './adapter';
+import { runActivity, stageContext } from './adapter';
 import type { PlanResult } from '../workflows/types';
 
 export async function planRun(input: { config: unknown }): Promise<PlanResult> {
@@ -20,7 +20,7 @@ export async function planRun(input: { config: unknown }): Promise<PlanResult> {
 /** Thresholds as JSON-safe values (±Infinity as "inf"/"-inf"). */
 export async function computeThresholds(input: { runUri: string }): Promise<Record<string, number | string>> {
   return runActivity(async () => {
-    const t = await thresholdsStage(await loadPlan(input.runUri));
+    const t = await thresholdsStage(await loadPlan(input.runUri), stageContext());
     return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, encodeThreshold(v)]));
   });
 }

@@ -16,6 +16,7 @@ const devServerCommand = lazy(() => (require('./commands/dev-server') as typeof 
 const runCommand = lazy(() => (require('./commands/run') as typeof import('./commands/run')).runCommand);
 const sampleDataCommand = lazy(() => (require('./commands/sample-data') as typeof import('./commands/sample-data')).sampleDataCommand);
 const statusCommand = lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand);
+const presetsCommand = lazy(() => (require('./commands/presets') as typeof import('./commands/presets')).presetsCommand);
 const workerCommand = lazy(() => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand);
 
 const int = (v: string) => {
@@ -47,6 +48,12 @@ export function buildProgram(): Command {
     .option('--detach', 'start the run and return without waiting', false)
     .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
     .action(runCommand);
+
+  program
+    .command('presets')
+    .description("list the strategy presets (the paper's table rows) and their rules")
+    .option('--json', 'print JSON', false)
+    .action(presetsCommand);
 
   program
     .command('status')

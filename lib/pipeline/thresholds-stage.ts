@@ -4,7 +4,8 @@
  */
 import { decodeParquetRows } from '../formats/parquet';
 import { resolveRule, thresholdKey, thresholdsNeeded } from '../strategies/presets';
-import { topFractionThreshold } from '../strategies/thresholds';
+import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-threshold';
+import { NO_CONTEXT, type StageContext } from './context';
 import { storageFor } from '../storage';
 import { RunLayout } from './layout';
 import type { RunPlan } from './plan';
@@ -12,11 +13,11 @@ import type { RunPlan } from './plan';
 export interface ThresholdsFile {
   preset: string;
   fraction: number | null;
-  thresholds: Record<string, number>;
-  /** Samples in the pool each threshold was computed over. */
-  poolSize: number;
+  thresholds: Record<string, number | string>;
+  /** Scored samples in the pool, per caption source. */
+  poolSize: Record<'raw' | 'synthetic', number>;
   shardsScored: number;
-  method: 'exact';
+  method: string;
 }
 
 /** JSON cannot hold ±Infinity; they mean "nothing passes" / "everything passes". */
@@ -27,35 +28,55 @@ export function decodeThreshold(v: number | string): number {
   return typeof v === 'number' ? v : v === 'inf' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
 }
 
-export async function computeThresholds(plan: RunPlan): Promise<Record<string, number>> {
+type Source = 'raw' | 'synthetic';
+
+async function forEachScore(plan: RunPlan, onShard: () => void, fn: (source: Source, v: number) => void): Promise<number> {
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
-  if (await storage.exists(layout.thresholds)) return readThresholds(plan.runUri);
-
-  const rule = resolveRule(plan.config.strategy.preset, plan.config.strategy.fraction);
-  const raw: number[] = [];
-  const syn: number[] = [];
   let shardsScored = 0;
   for (const shard of plan.shards) {
     if (!(await storage.exists(layout.done('score', shard.name)))) continue; // failed shard: not in the pool
     shardsScored++;
     const rows = await decodeParquetRows(await storage.readBuffer(layout.scores(shard.name)), { columns: ['s_raw', 's_syn'] });
     for (const r of rows) {
-      if (typeof r.s_raw === 'number') raw.push(r.s_raw);
-      if (typeof r.s_syn === 'number') syn.push(r.s_syn);
+      if (typeof r.s_raw === 'number') fn('raw', r.s_raw);
+      if (typeof r.s_syn === 'number') fn('synthetic', r.s_syn);
     }
+    onShard();
+  }
+  return shardsScored;
+}
+
+/**
+ * Exact pool-wide thresholds in bounded memory (lib/strategies/pool-threshold): pass 1 merges per-shard
+ * histograms, pass 2 collects only the scores in the bin that holds rank floor(n·f).
+ */
+export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CONTEXT): Promise<Record<string, number>> {
+  const layout = new RunLayout(plan.runUri);
+  const storage = storageFor(plan.runUri);
+  if (await storage.exists(layout.thresholds)) return readThresholds(plan.runUri);
+
+  const rule = resolveRule(plan.config.strategy.preset, plan.config.strategy.fraction);
+  const specs = thresholdsNeeded(rule);
+  let progress = 0;
+  const tick = () => ctx.heartbeat(++progress);
+  const hist: Record<Source, ScoreHistogram> = { raw: new ScoreHistogram(), synthetic: new ScoreHistogram() };
+  const shardsScored = await forEachScore(plan, tick, (src, v) => hist[src].add(v));
+  const located = specs.map((spec) => ({ spec, loc: locateRank(hist[spec.source], spec.fraction), values: [] as number[] }));
+  if (located.some((l) => l.loc.kind === 'bin')) {
+    await forEachScore(plan, tick, (src, v) => {
+      for (const l of located) if (l.spec.source === src && l.loc.kind === 'bin' && hist[src].bin(v) === l.loc.bin) l.values.push(v);
+    });
   }
   const thresholds: Record<string, number> = {};
-  for (const spec of thresholdsNeeded(rule)) {
-    thresholds[thresholdKey(spec)] = topFractionThreshold(spec.source === 'raw' ? raw : syn, spec.fraction);
-  }
-  const file = {
+  for (const l of located) thresholds[thresholdKey(l.spec)] = thresholdInBin(l.values, l.loc);
+  const file: ThresholdsFile = {
     preset: plan.config.strategy.preset,
     fraction: plan.config.strategy.fraction ?? null,
     thresholds: Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, encodeThreshold(v)])),
-    poolSize: raw.length,
+    poolSize: { raw: hist.raw.total, synthetic: hist.synthetic.total },
     shardsScored,
-    method: 'exact',
+    method: 'exact (two-pass histogram selection)',
   };
   await storage.writeAtomic(layout.thresholds, JSON.stringify(file, null, 2));
   return thresholds;

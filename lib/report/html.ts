@@ -153,7 +153,7 @@ function lengthPlot(r: RunReport): string {
 
 function examplesTable(rows: ExampleRow[], kind: 'keptRaw' | 'keptSynthetic' | 'dropped' | 'failed'): string {
   if (rows.length === 0) return '<p class="sub">none</p>';
-  const q = (s: string | null) => (s === null ? '<span class="sub">—</span>' : esc(s));
+  const q = (s: string | null) => (s === null ? '<span class="sub">—</span>' : s.trim() === '' ? '<i class="sub">(empty)</i>' : esc(s));
   return (
     '<table class="ex"><colgroup><col style="width:14%"><col style="width:34%"><col style="width:34%"><col style="width:18%"></colgroup>' +
     '<thead><tr><th>shard / key</th><th>raw caption (s_raw)</th><th>synthetic caption (s_syn)</th><th>' +
@@ -185,7 +185,7 @@ export function renderReportHtml(r: RunReport): string {
 
   const outcomes = stackedBarSvg(
     'outcomes',
-    'Where the samples went',
+    'Samples by outcome',
     [
       { name: 'kept, raw caption', color: COLORS.raw, value: c.keptBySource.raw },
       { name: 'kept, synthetic caption', color: COLORS.synthetic, value: c.keptBySource.synthetic },

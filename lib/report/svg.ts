@@ -23,7 +23,7 @@ export const COLORS = {
 
 const W = 760;
 const H = 300;
-const M = { left: 64, right: 18, top: 34, bottom: 48 };
+const M = { left: 64, right: 18, top: 46, bottom: 48 };
 
 /** A "nice" tick step (1, 2 or 5 × 10^k) giving about `target` ticks over `span`. */
 export function niceStep(span: number, target = 5): number {
@@ -189,9 +189,9 @@ export function histogramSvg(spec: HistogramSpec): string {
     const cx = xAt(l.x);
     body += `<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${M.top}" y2="${y0}" class="th"/>`;
     const right = cx > x0 + pw * 0.7;
-    body += `<text x="${(cx + (right ? -5 : 5)).toFixed(1)}" y="${M.top + 14 + k * 14}" text-anchor="${right ? 'end' : 'start'}" class="tl">${esc(l.label)}</text>`;
+    body += `<text x="${(cx + (right ? -5 : 5)).toFixed(1)}" y="${M.top + 14 + k * 14}" text-anchor="${right ? 'end' : 'start'}" class="tl" paint-order="stroke" stroke="#fff" stroke-width="4" stroke-linejoin="round">${esc(l.label)}</text>`;
   }
-  body += legend(spec.series, W - M.right, 18);
+  body += legend(spec.series, W - M.right, 36);
   return frame(spec.id, spec.title, body);
 }
 
