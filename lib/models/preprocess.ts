@@ -152,8 +152,8 @@ interface RawRgb {
   height: number;
 }
 
-/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
-export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}): Promise<RawRgb> {
+/** Header check shared by both decode paths: sharp input options and the image size, or a SampleError. */
+async function probe(image: Buffer, opts: DecodeOptions): Promise<{ input: SharpOptions; width: number; height: number; hasAlpha: boolean }> {
   if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
@@ -167,6 +167,12 @@ export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}): Promis
   const { width, height } = meta;
   if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
   if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
+  return { input, width, height, hasAlpha: !!meta.hasAlpha };
+}
+
+/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
+export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}): Promise<RawRgb> {
+  const { input } = await probe(image, opts);
   try {
     // No rotate(): sharp would apply EXIF orientation, PIL does not. removeAlpha drops alpha without compositing.
     const out = await sharp(image, input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
@@ -223,25 +229,14 @@ const SHARP_KERNELS: Partial<Record<PilFilter, 'nearest' | 'linear' | 'cubic' | 
 
 /** Decode + resize in one libvips pipeline (never materialises the full-size image in JS). */
 async function decodeResizedWithSharp(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions, kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3'): Promise<RawRgb> {
-  if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const input: SharpOptions = { limitInputPixels: maxPixels, failOn: opts.failOn ?? 'truncated', ignoreIcc: true };
-  let meta: Metadata;
-  try {
-    meta = await sharp(image, input).metadata();
-  } catch (err) {
-    throw decodeError(err);
-  }
-  const { width, height } = meta;
-  if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
-  if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
+  const { input, width, height, hasAlpha } = await probe(image, opts);
   let target: { width: number; height: number } | undefined;
   if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(width, height, spec.resize.size);
   else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
   try {
     // No rotate(): PIL does not apply EXIF orientation. fastShrinkOnLoad off: JPEG shrink-on-load changes pixels.
     let pipeline = sharp(image, input).removeAlpha().toColourspace('srgb');
-    if (meta.hasAlpha) {
+    if (hasAlpha) {
       // libvips resizes before removeAlpha and premultiplies, which would darken transparent pixels; PIL's
       // convert('RGB') drops alpha first. So drop it in a pass of its own (rare: alpha is PNG/WebP only).
       const rgb = await pipeline.raw().toBuffer({ resolveWithObject: true });

@@ -7,7 +7,7 @@ import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
 import { readInputSamples, sampleSeed } from './samples';
-import { commitStage, committedSummary, countReasons, type StageSummary } from './summary';
+import { commitRows, committedSummary, type StageSummary } from './summary';
 import { CAPTION_COLUMNS, type CaptionRow } from './tables';
 
 export async function captionShard(plan: RunPlan, index: number, captioner: Captioner, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
@@ -44,14 +44,6 @@ export async function captionShard(plan: RunPlan, index: number, captioner: Capt
     }
     ctx.heartbeat(rows.length);
   }
-  await storage.writeAtomic(layout.captions(shard.name), encodeParquetRows(CAPTION_COLUMNS, rows));
-  const failed = rows.filter((r) => r.error).length;
-  return commitStage(storage, layout, 'caption', {
-    shard: shard.name,
-    skipped: false,
-    samples: rows.length,
-    ok: rows.length - failed,
-    failed,
-    counts: countReasons(rows.map((r) => r.error)),
-  });
+  const encoded = encodeParquetRows(CAPTION_COLUMNS, rows);
+  return commitRows(storage, layout, 'caption', shard.name, layout.captions(shard.name), encoded, rows.map((r) => r.error));
 }

@@ -8,7 +8,7 @@ import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
 import { readInputSamples } from './samples';
-import { commitStage, committedSummary, countReasons, earlierFailure, type StageSummary } from './summary';
+import { commitRows, committedSummary, earlierFailure, type StageSummary } from './summary';
 import { SCORE_COLUMNS, type CaptionRow, type ScoreRow } from './tables';
 
 export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
@@ -47,14 +47,6 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
     }
     ctx.heartbeat(rows.length);
   }
-  await storage.writeAtomic(layout.scores(shard.name), encodeParquetRows(SCORE_COLUMNS, rows));
-  const failed = rows.filter((r) => r.error).length;
-  return commitStage(storage, layout, 'score', {
-    shard: shard.name,
-    skipped: false,
-    samples: rows.length,
-    ok: rows.length - failed,
-    failed,
-    counts: countReasons(rows.map((r) => r.error)),
-  });
+  const encoded = encodeParquetRows(SCORE_COLUMNS, rows);
+  return commitRows(storage, layout, 'score', shard.name, layout.scores(shard.name), encoded, rows.map((r) => r.error));
 }

@@ -59,3 +59,25 @@ export function countReasons(reasons: Array<string | null>, prefix = "failed"): 
   for (const r of reasons) if (r) out[`${prefix}:${r}`] = (out[`${prefix}:${r}`] ?? 0) + 1;
   return out;
 }
+
+/** Write a stage's per-sample rows (already encoded) under their final name, then commit the stage. */
+export async function commitRows(
+  storage: Storage,
+  layout: RunLayout,
+  stage: ShardStage,
+  shard: string,
+  uri: string,
+  encoded: Buffer,
+  errors: Array<string | null>,
+): Promise<StageSummary> {
+  await storage.writeAtomic(uri, encoded);
+  const failed = errors.filter((e) => e).length;
+  return commitStage(storage, layout, stage, {
+    shard,
+    skipped: false,
+    samples: errors.length,
+    ok: errors.length - failed,
+    failed,
+    counts: countReasons(errors),
+  });
+}

@@ -76,7 +76,7 @@ function legend(series: Array<{ name: string; color: string }>, x: number, y: nu
   for (const s of [...series].reverse()) {
     const w = s.name.length * 6.6 + 22;
     cx -= w;
-    out += `<rect x="${cx}" y="${y - 9}" width="11" height="11" rx="2" fill="${s.color}"/><text x="${cx + 15}" y="${y}" class="lg">${esc(s.name)}</text>`;
+    out += `<rect x="${cx.toFixed(1)}" y="${y - 9}" width="11" height="11" rx="2" fill="${s.color}"/><text x="${(cx + 15).toFixed(1)}" y="${y}" class="lg">${esc(s.name)}</text>`;
   }
   return out;
 }
