@@ -74,6 +74,13 @@ export const configSchema = z
     score: z
       .object({
         batchSize: z.number().int().positive().default(64),
+        /**
+         * Where s_raw comes from: `compute` (our CLIP model) or `precomputed` (a column of each shard's sibling
+         * parquet, e.g. DataComp's clip_l14_similarity_score). With `precomputed`, raw thresholds are computed
+         * over every row of those parquets — the metadata pool, as DataComp's apply_filter does.
+         */
+        rawScore: z.enum(['compute', 'precomputed']).default('compute'),
+        precomputedColumn: z.string().min(1).default('clip_l14_similarity_score'),
       })
       .strict()
       .prefault({}),

@@ -96,6 +96,7 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
   const stats = {
     run: plan.runName,
     preset: plan.config.strategy.preset,
+    raw_score: plan.config.score.rawScore === 'precomputed' ? `precomputed (${plan.config.score.precomputedColumn})` : 'computed',
     shards: plan.shards.length,
     failed_shards: failedShards,
     samples,

@@ -7,6 +7,7 @@ import { preparedBatches } from './batches';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
+import { lookupScore, readPrecomputedScores } from './precomputed-scores';
 import { readInputSamples } from './samples';
 import { commitRows, committedSummary, earlierFailure, type StageSummary } from './summary';
 import { SCORE_COLUMNS, type CaptionRow, type ScoreRow } from './tables';
@@ -26,14 +27,21 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
   })) as unknown as CaptionRow[];
   const byKey = new Map(captionRows.map((r) => [r.key, r]));
 
+  const { rawScore, precomputedColumn } = plan.config.score;
+  const precomputed = rawScore === 'precomputed' ? await readPrecomputedScores(shard, precomputedColumn) : null;
   const rows: ScoreRow[] = [];
   for await (const batch of preparedBatches(readInputSamples(shard.tar), plan.config.score.batchSize, (img) => clip.preprocess(img))) {
     throwIfAborted(ctx);
     const usable = batch.filter((b) => b.pixels && byKey.get(b.sample.key)?.synthetic_caption != null);
     const imageEmb = usable.length ? await clip.embedImages(usable.map((b) => b.pixels!)) : [];
-    const rawEmb = usable.length ? await clip.embedTexts(usable.map((b) => b.sample.rawCaption)) : [];
+    const rawEmb = usable.length && !precomputed ? await clip.embedTexts(usable.map((b) => b.sample.rawCaption)) : [];
     const synEmb = usable.length ? await clip.embedTexts(usable.map((b) => byKey.get(b.sample.key)!.synthetic_caption!)) : [];
-    const scored = new Map(usable.map((b, i) => [b.sample.key, { sRaw: cosine(imageEmb[i], rawEmb[i]), sSyn: cosine(imageEmb[i], synEmb[i]) }]));
+    const scored = new Map(
+      usable.map((b, i) => [
+        b.sample.key,
+        { sRaw: precomputed ? lookupScore(precomputed, b.sample) : cosine(imageEmb[i], rawEmb[i]), sSyn: cosine(imageEmb[i], synEmb[i]) },
+      ]),
+    );
     for (const b of batch) {
       const s = scored.get(b.sample.key);
       const captionError = byKey.get(b.sample.key)?.error ?? (byKey.has(b.sample.key) ? null : 'not_captioned');

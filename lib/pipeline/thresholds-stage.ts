@@ -8,6 +8,7 @@ import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-t
 import { NO_CONTEXT, type StageContext } from './context';
 import { storageFor } from '../storage';
 import { RunLayout } from './layout';
+import { readPrecomputedScores } from './precomputed-scores';
 import type { RunPlan } from './plan';
 
 export interface ThresholdsFile {
@@ -18,6 +19,8 @@ export interface ThresholdsFile {
   poolSize: Record<'raw' | 'synthetic', number>;
   shardsScored: number;
   method: string;
+  /** Where s_raw came from (the report says which). */
+  rawScore: string;
 }
 
 /** JSON cannot hold ±Infinity; they mean "nothing passes" / "everything passes". */
@@ -61,10 +64,24 @@ export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CO
   let progress = 0;
   const tick = () => ctx.heartbeat(++progress);
   const hist: Record<Source, ScoreHistogram> = { raw: new ScoreHistogram(), synthetic: new ScoreHistogram() };
-  const shardsScored = await forEachScore(plan, tick, (src, v) => hist[src].add(v));
+  // With precomputed raw scores, the raw pool is the metadata (every sibling-parquet row), as in DataComp.
+  const metadataRaw = plan.config.score.rawScore === 'precomputed';
+  const forEach = async (fn: (src: Source, v: number) => void) => {
+    const n = await forEachScore(plan, tick, (src, v) => (src === 'raw' && metadataRaw ? undefined : fn(src, v)));
+    if (metadataRaw) {
+      for (const shard of plan.shards) {
+        const p = await readPrecomputedScores(shard, plan.config.score.precomputedColumn);
+        for (const v of p.byUid.values()) fn('raw', v);
+        for (const v of p.byKey.values()) fn('raw', v);
+        tick();
+      }
+    }
+    return n;
+  };
+  const shardsScored = await forEach((src, v) => hist[src].add(v));
   const located = specs.map((spec) => ({ spec, loc: locateRank(hist[spec.source], spec.fraction), values: [] as number[] }));
   if (located.some((l) => l.loc.kind === 'bin')) {
-    await forEachScore(plan, tick, (src, v) => {
+    await forEach((src, v) => {
       for (const l of located) if (l.spec.source === src && l.loc.kind === 'bin' && hist[src].bin(v) === l.loc.bin) l.values.push(v);
     });
   }
@@ -77,6 +94,7 @@ export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CO
     poolSize: { raw: hist.raw.total, synthetic: hist.synthetic.total },
     shardsScored,
     method: 'exact (two-pass histogram selection)',
+    rawScore: metadataRaw ? `precomputed: ${plan.config.score.precomputedColumn} over the metadata pool` : 'computed',
   };
   await storage.writeAtomic(layout.thresholds, JSON.stringify(file, null, 2));
   return thresholds;
