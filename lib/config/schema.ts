@@ -84,6 +84,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    filters: z
+      .object({
+        /** DataComp's basic filter (English, > 2 words, > 5 chars, shorter side >= 200, aspect <= 3). */
+        basic: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     image: z
       .object({
         /** Decompression-bomb guard (PIL's DecompressionBombError limit): bigger images are skipped as `too_many_pixels`. */

@@ -40,10 +40,16 @@ export async function captionShard(plan: RunPlan, index: number, captioner: Capt
         synthetic_caption: b.pixels ? captions[i++] : null,
         error: b.error,
         error_message: b.errorMessage,
+        original_width: intOrNull(b.sample.meta?.original_width ?? b.sample.meta?.width),
+        original_height: intOrNull(b.sample.meta?.original_height ?? b.sample.meta?.height),
       });
     }
     ctx.heartbeat(rows.length);
   }
   const encoded = encodeParquetRows(CAPTION_COLUMNS, rows);
   return commitRows(storage, layout, 'caption', shard.name, layout.captions(shard.name), encoded, rows.map((r) => r.error));
+}
+
+function intOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v : null;
 }

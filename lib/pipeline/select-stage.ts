@@ -1,5 +1,6 @@
 /** Stage 3 (CPU): filter + mix — one decision for EVERY sample of the shard, under the pool-wide thresholds. */
 import { decodeParquetRows, encodeParquetRows } from '../formats/parquet';
+import { basicFilterReason } from '../strategies/basic-filter';
 import { decide } from '../strategies/decide';
 import { resolveRule } from '../strategies/presets';
 import { storageFor } from '../storage';
@@ -8,6 +9,19 @@ import { shardOf, type RunPlan } from './plan';
 import { commitStage, committedSummary, countReasons, earlierFailure, type StageSummary } from './summary';
 import { DECISION_COLUMNS, type CaptionRow, type DecisionRow, type ScoreRow } from './tables';
 import { readThresholds } from './thresholds-stage';
+
+/** Optional filters applied after the caption choice; a kept sample that fails one is dropped with its reason. */
+async function applyFilters(plan: RunPlan, captions: CaptionRow[], rows: DecisionRow[]): Promise<DecisionRow[]> {
+  if (!plan.config.filters.basic) return rows;
+  const byKey = new Map(captions.map((c) => [c.key, c]));
+  for (const r of rows) {
+    if (!r.kept || r.caption === null) continue;
+    const c = byKey.get(r.key)!;
+    const reason = await basicFilterReason({ caption: r.caption, width: c.original_width, height: c.original_height });
+    if (reason) Object.assign(r, { kept: false, source: null, caption: null, reason });
+  }
+  return rows;
+}
 
 export function decideRows(
   plan: RunPlan,
@@ -47,10 +61,10 @@ export async function selectShard(plan: RunPlan, index: number): Promise<StageSu
   const read = async <T>(uri: string) => (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as T[];
   const captions = await read<CaptionRow>(layout.captions(shard.name));
   const scores = await read<ScoreRow>(layout.scores(shard.name));
-  const rows = decideRows(plan, captions, scores, await readThresholds(plan.runUri));
+  const rows = await applyFilters(plan, captions, decideRows(plan, captions, scores, await readThresholds(plan.runUri)));
   await storage.writeAtomic(layout.decisions(shard.name), encodeParquetRows(DECISION_COLUMNS, rows));
   const kept = rows.filter((r) => r.kept);
-  const failed = rows.filter((r) => !r.kept && r.reason && !r.reason.startsWith('below_')).length;
+  const failed = rows.filter((r) => !r.kept && r.reason && !r.reason.startsWith('below_') && !r.reason.startsWith('basic_filter:')).length;
   return commitStage(storage, layout, 'select', {
     shard: shard.name,
     skipped: false,

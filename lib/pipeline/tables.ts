@@ -8,6 +8,8 @@ export const CAPTION_COLUMNS: ParquetColumnSpec[] = [
   { name: 'synthetic_caption', type: 'STRING' },
   { name: 'error', type: 'STRING' },
   { name: 'error_message', type: 'STRING' },
+  { name: 'original_width', type: 'INT32' },
+  { name: 'original_height', type: 'INT32' },
 ];
 
 export interface CaptionRow {
@@ -17,6 +19,9 @@ export interface CaptionRow {
   synthetic_caption: string | null;
   error: string | null;
   error_message: string | null;
+  /** From the sample's img2dataset json (for the basic filter's size rules). */
+  original_width: number | null;
+  original_height: number | null;
 }
 
 export const SCORE_COLUMNS: ParquetColumnSpec[] = [

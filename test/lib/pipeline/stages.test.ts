@@ -122,6 +122,31 @@ describe('pipeline stages', () => {
     expect((await read(a)).map((r) => r.synthetic_caption)).toEqual((await read(b)).map((r) => r.synthetic_caption));
   });
 
+  it("applies DataComp's basic filter after the caption choice, recording each drop's rule", async () => {
+    const c = parseConfig({ ...cfg(tempDir(), 'raw', 'basic'), filters: { basic: true } }, 'test');
+    const plan = await planRun(c);
+    for (let i = 0; i < 2; i++) {
+      await captionShard(plan, i, captioner);
+      await scoreShard(plan, i, clip);
+    }
+    await computeThresholds(plan);
+    const rows: DecisionRow[] = [];
+    for (let i = 0; i < 2; i++) {
+      await selectShard(plan, i);
+      rows.push(...((await decodeParquetRows(await readFile(new RunLayout(plan.runUri).decisions(plan.shards[i].name)))) as unknown as DecisionRow[]));
+    }
+    const captions: CaptionRow[] = [];
+    for (const s of plan.shards) captions.push(...((await decodeParquetRows(await readFile(new RunLayout(plan.runUri).captions(s.name)))) as unknown as CaptionRow[]));
+    const { basicFilterReason } = await import('../../../lib/strategies/basic-filter');
+    for (const r of rows.filter((x) => x.reason !== 'decode_error')) {
+      const cap = captions.find((x) => x.key === r.key)!;
+      const expected = await basicFilterReason({ caption: r.raw_caption, width: cap.original_width, height: cap.original_height });
+      expect(r.kept ? null : r.reason).toBe(expected);
+    }
+    expect(rows.some((r) => r.reason?.startsWith('basic_filter:'))).toBe(true);
+    expect(rows.some((r) => r.kept)).toBe(true);
+  });
+
   it('refuses a missing input folder and a changed config with clear errors', async () => {
     await expect(listInputShards('/nonexistent/shards')).rejects.toThrow(/input folder \/nonexistent\/shards does not exist/);
     const empty = tempDir();
