@@ -12,5 +12,8 @@ export async function presetsCommand(opts: { json: boolean }): Promise<void> {
   }
   const w = Math.max(...rows.map((r) => r.name.length));
   for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.rule}\n`);
+  process.stdout.write(
+    `${'custom'.padEnd(w)}  your rule in strategy.custom: a gate per caption source ({fraction}, {min}, {sameAs}, {all}) and prefer: raw|synthetic\n`,
+  );
   process.stdout.write('\ntau(f): DataComp get_threshold over the WHOLE pool — sort descending, tau = scores[floor(n·f)], keep score >= tau.\n');
 }

@@ -3,9 +3,33 @@
  * paper's default where the paper has one, so a minimal config names only input, output and models.
  */
 import { z } from 'zod';
-import { PRESET_NAMES } from '../strategies/presets';
+import { CUSTOM_PRESET, PRESET_NAMES } from '../strategies/presets';
 
 const fraction = z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1');
+
+const gateSchema = z.union([
+  z.object({ fraction }).strict(),
+  z.object({ min: z.number().min(-1).max(1) }).strict(),
+  z.object({ sameAs: z.enum(['raw', 'synthetic']) }).strict(),
+  z.object({ all: z.literal(true) }).strict(),
+]);
+
+/**
+ * A custom rule: which caption sources may be used and when (`fraction` of the pool, absolute `min` cosine,
+ * `sameAs` the other source's threshold, or `all`), and which wins when both pass. E.g. the paper's filtered
+ * mix is { raw: { fraction: 0.3 }, synthetic: { sameAs: raw }, prefer: raw }.
+ */
+export const customRuleSchema = z
+  .object({
+    raw: gateSchema.optional(),
+    synthetic: gateSchema.optional(),
+    prefer: z.enum(['raw', 'synthetic']).default('raw'),
+  })
+  .strict()
+  .refine((r) => r.raw || r.synthetic, { message: 'needs a gate for raw, synthetic or both' })
+  .refine((r) => !(r.raw && 'sameAs' in r.raw && r.raw.sameAs === 'raw') && !(r.synthetic && 'sameAs' in r.synthetic && r.synthetic.sameAs === 'synthetic'), {
+    message: 'a source cannot be sameAs itself',
+  });
 
 export const modelSchema = z
   .object({
@@ -43,9 +67,11 @@ export const configSchema = z
       .strict(),
     strategy: z
       .object({
-        preset: z.enum(PRESET_NAMES as [string, ...string[]]),
+        /** A paper preset (`recaption presets`), or `custom` with the rule in `custom`. */
+        preset: z.enum([CUSTOM_PRESET, ...PRESET_NAMES] as [string, ...string[]]),
         /** Top fraction for `mix-threshold` (Fig. 2 sweep); ignored by the fixed presets. */
         fraction: fraction.optional(),
+        custom: customRuleSchema.optional(),
       })
       .strict(),
     models: z
@@ -121,6 +147,12 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.strategy.preset === CUSTOM_PRESET && !c.strategy.custom) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'custom'], message: 'is required by preset custom' });
+    }
+    if (c.strategy.preset !== CUSTOM_PRESET && c.strategy.custom) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'preset'], message: 'must be "custom" when strategy.custom is given' });
+    }
     if (c.strategy.preset === 'mix-threshold' && c.strategy.fraction === undefined) {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'fraction'], message: 'is required by preset mix-threshold' });
     }

@@ -2,7 +2,7 @@
 import { decodeParquetRows, encodeParquetRows } from '../formats/parquet';
 import { basicFilterReason } from '../strategies/basic-filter';
 import { decide } from '../strategies/decide';
-import { resolveRule } from '../strategies/presets';
+import { ruleOf } from '../strategies/presets';
 import { storageFor } from '../storage';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
@@ -29,7 +29,7 @@ export function decideRows(
   scores: ScoreRow[],
   thresholds: Record<string, number>,
 ): DecisionRow[] {
-  const rule = resolveRule(plan.config.strategy.preset, plan.config.strategy.fraction);
+  const rule = ruleOf(plan.config.strategy);
   const scoreByKey = new Map(scores.map((s) => [s.key, s]));
   return captions.map((c) => {
     const s = scoreByKey.get(c.key);

@@ -3,7 +3,7 @@
  * never per shard. Exact: reads the committed score files (a float per sample and source).
  */
 import { decodeParquetRows } from '../formats/parquet';
-import { resolveRule, thresholdKey, thresholdsNeeded } from '../strategies/presets';
+import { ruleOf, thresholdKey, thresholdsNeeded } from '../strategies/presets';
 import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-threshold';
 import { NO_CONTEXT, type StageContext } from './context';
 import { storageFor } from '../storage';
@@ -59,7 +59,7 @@ export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CO
   const storage = storageFor(plan.runUri);
   if (await storage.exists(layout.thresholds)) return readThresholds(plan.runUri);
 
-  const rule = resolveRule(plan.config.strategy.preset, plan.config.strategy.fraction);
+  const rule = ruleOf(plan.config.strategy);
   const specs = thresholdsNeeded(rule);
   let progress = 0;
   const tick = () => ctx.heartbeat(++progress);

@@ -116,7 +116,11 @@ export class TextAccumulator {
   }
 
   add(caption: string): void {
-    const ws = words(caption);
+    this.addWords(words(caption));
+  }
+
+  /** A caption already split by `words()` (so a caption in two pools is tokenised once). */
+  addWords(ws: readonly string[]): void {
     this.lengths.add(ws.length);
     this.wordCount += ws.length;
     for (const w of ws) this.uniqueWords.add(w);

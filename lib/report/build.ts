@@ -10,7 +10,7 @@ import { PRESETS } from '../strategies/presets';
 import { baseName, joinUri, storageFor, type Storage } from '../storage';
 import { LENGTH_CAP, LengthAccumulator, SCORE_BIN_WIDTH, SCORE_BINS, SCORE_LO, ScoreAccumulator, TextAccumulator } from './accumulators';
 import { DEFAULT_EXACT_LIMIT, HLL_PRECISION, hllStandardError } from './hll';
-import { TOKENIZATION } from './tokenize';
+import { TOKENIZATION, words } from './tokenize';
 import {
   REPORT_KIND,
   REPORT_VERSION,
@@ -29,6 +29,8 @@ export interface BuildReportOptions {
   /** Display bins of the score histograms (default 40). */
   scoreBins?: number;
 }
+
+const DECISION_READ_COLUMNS = ['key', 'kept', 'source', 'caption', 'raw_caption', 'synthetic_caption', 's_raw', 's_syn', 'reason'];
 
 /** Reasons the preset's rule gives (lib/strategies/decide.ts); any other reason is a failed sample. */
 export function isSelectionReason(reason: string): boolean {
@@ -228,9 +230,17 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
     failed: new Reservoir<ExampleRow>(nExamples, 4),
   };
 
-  for (const uri of decisionFiles) {
+  // One shard's rows in memory at a time; the next file's bytes are fetched while this one is processed.
+  const fetch = (i: number) => (i < decisionFiles.length ? storage.readBuffer(decisionFiles[i]!) : null);
+  let next = fetch(0);
+  next?.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
+  for (let fi = 0; fi < decisionFiles.length; fi++) {
+    const uri = decisionFiles[fi]!;
     const shard = baseName(uri).replace(/\.parquet$/, '');
-    const rows = (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as DecisionRow[];
+    const bytes = await next!;
+    next = fetch(fi + 1);
+    next?.catch(() => undefined);
+    const rows = (await decodeParquetRows(bytes, { name: uri, columns: DECISION_READ_COLUMNS })) as unknown as DecisionRow[];
     for (const r of rows) {
       samples++;
       const example = (): ExampleRow => ({
@@ -243,41 +253,46 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
         s_syn: r.s_syn,
         reason: r.reason,
       });
-      if (r.kept) {
-        kept++;
-        let score: number | null = null;
-        if (r.source === 'raw') {
-          keptBySource.raw++;
-          score = r.s_raw;
-          sChosenRaw.add(score);
-          ex.keptRaw.offer(example);
-        } else if (r.source === 'synthetic') {
-          keptBySource.synthetic++;
-          score = r.s_syn;
-          sChosenSyn.add(score);
-          ex.keptSynthetic.offer(example);
-        }
-        sChosen.add(score);
-        const text = r.caption ?? (r.source === 'raw' ? r.raw_caption : r.source === 'synthetic' ? r.synthetic_caption : null);
-        if (text !== null) tChosen.add(text);
-      } else {
+      // Failed samples are counted, but not in the pools below (they have no score and no synthetic caption).
+      if (!r.kept) {
         const reason = r.reason ?? 'unknown';
-        if (isSelectionReason(reason) || reason === 'unknown') {
-          dropped++;
-          droppedByReason[reason] = (droppedByReason[reason] ?? 0) + 1;
-          ex.dropped.offer(example);
-        } else {
+        if (!isSelectionReason(reason) && reason !== 'unknown') {
           failed++;
           failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
           ex.failed.offer(example);
-          continue; // failed samples are not in the raw/synthetic pools
+          continue;
         }
+        dropped++;
+        droppedByReason[reason] = (droppedByReason[reason] ?? 0) + 1;
+        ex.dropped.offer(example);
       }
       // The pools compared (raw vs synthetic): every sample that reached selection, the same images for both.
       sRaw.add(r.s_raw);
       sSyn.add(r.s_syn);
-      if (typeof r.raw_caption === 'string') tRaw.add(r.raw_caption);
-      if (typeof r.synthetic_caption === 'string') tSyn.add(r.synthetic_caption);
+      const rawWords = typeof r.raw_caption === 'string' ? words(r.raw_caption) : null;
+      const synWords = typeof r.synthetic_caption === 'string' ? words(r.synthetic_caption) : null;
+      if (rawWords) tRaw.addWords(rawWords);
+      if (synWords) tSyn.addWords(synWords);
+      if (!r.kept) continue;
+
+      kept++;
+      let score: number | null = null;
+      if (r.source === 'raw') {
+        keptBySource.raw++;
+        score = r.s_raw;
+        sChosenRaw.add(score);
+        ex.keptRaw.offer(example);
+      } else if (r.source === 'synthetic') {
+        keptBySource.synthetic++;
+        score = r.s_syn;
+        sChosenSyn.add(score);
+        ex.keptSynthetic.offer(example);
+      }
+      sChosen.add(score);
+      const text = r.caption ?? (r.source === 'raw' ? r.raw_caption : r.source === 'synthetic' ? r.synthetic_caption : null);
+      if (text !== null) {
+        tChosen.addWords(text === r.raw_caption && rawWords ? rawWords : text === r.synthetic_caption && synWords ? synWords : words(text));
+      }
     }
   }
 

@@ -10,6 +10,10 @@
  * Sketches are mergeable (register-wise max), so per-shard sketches can be combined.
  */
 
+// Bound once: a global lookup per call is slow in vm contexts (jest's contextified global has interceptors).
+const imul = Math.imul;
+const clz32 = Math.clz32;
+
 /** Second lane of the last `hashLanes` call (a module variable: no array allocated per token). */
 let lane2 = 0;
 
@@ -19,13 +23,13 @@ function hashLanes(s: string): number {
   let h2 = 0x41c6ce57;
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+    h1 = imul(h1 ^ ch, 2654435761);
+    h2 = imul(h2 ^ ch, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  h1 = imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= imul(h1 ^ (h1 >>> 13), 3266489909);
   lane2 = h2 >>> 0;
   return h1 >>> 0;
 }
@@ -66,7 +70,7 @@ export class HyperLogLog {
     const p = this.precision;
     const index = h1 >>> (32 - p);
     const low = (h1 << p) >>> 0; // the 32 - p bits of h1 below the index, left-aligned
-    const rank = low !== 0 ? Math.clz32(low) + 1 : h2 !== 0 ? 32 - p + Math.clz32(h2) + 1 : this.q + 1;
+    const rank = low !== 0 ? clz32(low) + 1 : h2 !== 0 ? 32 - p + clz32(h2) + 1 : this.q + 1;
     if (rank > this.registers[index]!) this.registers[index] = rank;
   }
 

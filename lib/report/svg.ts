@@ -110,14 +110,15 @@ export function histogramSvg(spec: HistogramSpec): string {
   const y0 = M.top + ph;
   const n = spec.bins;
   const empty = n === 0 || spec.series.every((s) => s.values.every((v) => !v));
-  let body = `<rect x="${x0}" y="${M.top}" width="${pw}" height="${ph}" class="pa"/>`;
   if (empty) {
-    const lines = wrap(spec.emptyText, 80);
-    body += lines
-      .map((l, i) => `<text x="${x0 + pw / 2}" y="${M.top + ph / 2 - ((lines.length - 1) * 16) / 2 + i * 16}" text-anchor="middle" class="em">${esc(l)}</text>`)
-      .join('');
-    return frame(spec.id, spec.title, body);
+    // A short frame with the reason, instead of a large empty plot area.
+    const lines = wrap(spec.emptyText, 90);
+    const eh = 40 + lines.length * 17 + 24;
+    let msg = `<rect x="${x0}" y="30" width="${pw}" height="${eh - 42}" class="pa"/>`;
+    msg += lines.map((l, i) => `<text x="${x0 + pw / 2}" y="${30 + 22 + i * 17}" text-anchor="middle" class="em">${esc(l)}</text>`).join('');
+    return frame(spec.id, spec.title, msg, eh);
   }
+  let body = `<rect x="${x0}" y="${M.top}" width="${pw}" height="${ph}" class="pa"/>`;
 
   // y scale
   let yMax = 0;
@@ -125,8 +126,8 @@ export function histogramSvg(spec: HistogramSpec): string {
     if (spec.mode === 'stack') yMax = Math.max(yMax, spec.series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
     else for (const s of spec.series) yMax = Math.max(yMax, s.values[i] ?? 0);
   }
-  const yStep = niceStep(yMax, 4);
-  const yTop = Math.ceil(yMax / yStep) * yStep || 1;
+  const yStep = niceStep(yMax * 1.08, 4);
+  const yTop = Math.ceil((yMax * 1.08) / yStep) * yStep || 1; // headroom for the threshold labels
   const ys = (v: number) => y0 - (v / yTop) * ph;
   for (let t = 0; t <= yTop + yStep * 1e-9; t += yStep) {
     body += `<line x1="${x0}" x2="${x0 + pw}" y1="${ys(t).toFixed(1)}" y2="${ys(t).toFixed(1)}" class="gr"/>`;
@@ -197,8 +198,8 @@ export function histogramSvg(spec: HistogramSpec): string {
 
 /** One horizontal bar split into segments (where the samples went), with a labelled legend below. */
 export function stackedBarSvg(id: string, title: string, segments: Array<{ name: string; color: string; value: number }>, emptyText: string): string {
-  const height = 150;
   const pw = W - M.left - M.right;
+  const height = 100 + Math.ceil(segments.length / 2) * 20;
   const total = segments.reduce((a, s) => a + s.value, 0);
   let body = '';
   if (total === 0) {
@@ -240,8 +241,9 @@ export function barPanelsSvg(
   const pw = (W - M.left / 2 - M.right - gap * (panels.length - 1)) / panels.length;
   let body = '';
   if (panels.every((p) => p.bars.every((b) => !b.value))) {
-    body += `<text x="${W / 2}" y="${height / 2 + 6}" text-anchor="middle" class="em">${esc(emptyText)}</text>`;
-    return frame(id, title, body, height);
+    body += `<rect x="${M.left}" y="30" width="${W - M.left - M.right}" height="40" class="pa"/>`;
+    body += `<text x="${M.left + (W - M.left - M.right) / 2}" y="55" text-anchor="middle" class="em">${esc(emptyText)}</text>`;
+    return frame(id, title, body, 82);
   }
   panels.forEach((p, pi) => {
     const px = M.left / 2 + pi * (pw + gap);

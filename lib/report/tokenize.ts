@@ -17,9 +17,13 @@ export const TOKENIZATION =
   'trigrams = consecutive word triples within one caption';
 
 const WORD = /[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*/gu;
+/** The same rule restricted to ASCII (NFKC is the identity there, and ’ cannot occur): a faster path. */
+const ASCII = /^[\x00-\x7f]*$/;
+const ASCII_WORD = /[a-z0-9]+(?:'[a-z0-9]+)*/g;
 
 /** The words of a caption, normalised (see the module comment). */
 export function words(caption: string): string[] {
+  if (ASCII.test(caption)) return caption.toLowerCase().match(ASCII_WORD) ?? [];
   const text = caption.normalize('NFKC').toLowerCase();
   const out: string[] = [];
   for (const m of text.matchAll(WORD)) out.push(m[0].replace(/’/g, "'"));

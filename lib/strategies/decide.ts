@@ -1,4 +1,4 @@
-import type { CaptionSource, Rule, ThresholdSpec } from './presets';
+import type { CaptionSource, Gate, Rule, ThresholdSpec } from './presets';
 import { thresholdKey } from './presets';
 
 export interface SampleScores {
@@ -34,6 +34,14 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
       if (score === null) return drop(`no_${rule.source}_score`);
       return score >= tau(thresholds, rule) ? keep(rule.source) : drop(`below_${rule.source}_threshold`);
     }
+    case 'custom': {
+      const other: CaptionSource = rule.prefer === 'raw' ? 'synthetic' : 'raw';
+      for (const src of [rule.prefer, other]) {
+        const g = rule.gates[src];
+        if (g && passes(rule, src, g, s, thresholds)) return keep(src);
+      }
+      return drop('below_thresholds');
+    }
     case 'mix': {
       const t = tau(thresholds, { source: 'raw', fraction: rule.fraction });
       if (s.sRaw !== null && s.sRaw >= t) return keep('raw');
@@ -42,4 +50,16 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
       return s.sSyn >= t ? keep('synthetic') : drop('below_thresholds');
     }
   }
+}
+
+function passes(rule: Extract<Rule, { kind: 'custom' }>, src: CaptionSource, g: Gate, s: SampleScores, thresholds: Thresholds): boolean {
+  const score = src === 'raw' ? s.sRaw : s.sSyn;
+  if ('all' in g) return score !== null || src === 'raw';
+  if (score === null) return false;
+  if ('min' in g) return score >= g.min;
+  if ('fraction' in g) return score >= tau(thresholds, { source: src, fraction: g.fraction });
+  // sameAs: the other source's gate value (its pool threshold or absolute minimum)
+  const og = rule.gates[g.sameAs];
+  if (!og || 'sameAs' in og || 'all' in og) throw new Error(`custom rule: ${src}.sameAs ${g.sameAs} needs ${g.sameAs} to have a fraction or min`);
+  return score >= ('min' in og ? og.min : tau(thresholds, { source: g.sameAs, fraction: og.fraction }));
 }

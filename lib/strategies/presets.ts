@@ -20,7 +20,15 @@ export type Rule =
    * Raw caption where s_raw is in the raw top `fraction`; otherwise the synthetic caption — always
    * (`filterSynthetic` false) or only where s_syn clears the SAME raw threshold (the paper's filtered mix).
    */
-  | { kind: 'mix'; fraction: number; filterSynthetic: boolean };
+  | { kind: 'mix'; fraction: number; filterSynthetic: boolean }
+  /** A user rule from the YAML config: a gate per allowed caption source, and which source wins. */
+  | { kind: 'custom'; gates: Partial<Record<CaptionSource, Gate>>; prefer: CaptionSource };
+
+/**
+ * When a source's caption may be used: its score in the pool's top `fraction`; at least an absolute `min`; at
+ * least the threshold of the other source (`sameAs`, like the paper's filtered mix); or always (`all`).
+ */
+export type Gate = { fraction: number } | { min: number } | { sameAs: CaptionSource } | { all: true };
 
 export interface Preset {
   name: string;
@@ -63,7 +71,13 @@ export const PRESETS: readonly Preset[] = [
 
 export const PRESET_NAMES: string[] = PRESETS.map((p) => p.name);
 
-export function resolveRule(preset: string, fraction?: number): Rule {
+export const CUSTOM_PRESET = 'custom';
+
+export function resolveRule(preset: string, fraction?: number, custom?: Extract<Rule, { kind: 'custom' }>): Rule {
+  if (preset === CUSTOM_PRESET) {
+    if (!custom) throw new Error('preset "custom" needs strategy.custom');
+    return custom;
+  }
   const p = PRESETS.find((x) => x.name === preset);
   if (!p) throw new Error(`unknown preset "${preset}" (known: ${PRESET_NAMES.join(', ')})`);
   return p.rule(fraction);
@@ -78,9 +92,23 @@ export function thresholdsNeeded(rule: Rule): ThresholdSpec[] {
       return [{ source: rule.source, fraction: rule.fraction }];
     case 'mix':
       return [{ source: 'raw', fraction: rule.fraction }];
+    case 'custom': {
+      const out: ThresholdSpec[] = [];
+      for (const src of ['raw', 'synthetic'] as const) {
+        const g = rule.gates[src];
+        if (g && 'fraction' in g) out.push({ source: src, fraction: g.fraction });
+      }
+      return out;
+    }
   }
 }
 
 export function thresholdKey(t: ThresholdSpec): string {
   return `${t.source}@${t.fraction}`;
+}
+
+/** The rule of a run config's strategy section (preset, fraction, custom rule). */
+export function ruleOf(strategy: { preset: string; fraction?: number; custom?: { raw?: Gate; synthetic?: Gate; prefer: CaptionSource } }): Rule {
+  const custom = strategy.custom ? { kind: 'custom' as const, gates: { ...(strategy.custom.raw ? { raw: strategy.custom.raw } : {}), ...(strategy.custom.synthetic ? { synthetic: strategy.custom.synthetic } : {}) }, prefer: strategy.custom.prefer } : undefined;
+  return resolveRule(strategy.preset, strategy.fraction, custom);
 }

@@ -20,6 +20,17 @@ describe('report tokenisation', () => {
     expect(words('नमस्ते दुनिया')).toEqual(['नमस्ते', 'दुनिया']);
   });
 
+  it('the ASCII fast path gives exactly the general rule', () => {
+    const general = (c: string) => [...c.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}\p{N}]+)*/gu)].map((m) => m[0]);
+    let seed = 7;
+    const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const alphabet = "aZ09 '_-.!?\t\n\"x'y''";
+    for (let i = 0; i < 2000; i++) {
+      const c = Array.from({ length: Math.floor(rnd() * 30) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+      expect(words(c)).toEqual(general(c));
+    }
+  });
+
   it('makes trigrams of consecutive words within one caption', () => {
     expect(trigrams(words('a red car on the street'))).toEqual(['a red car', 'red car on', 'car on the', 'on the street']);
     expect(trigrams(['a', 'b'])).toEqual([]);

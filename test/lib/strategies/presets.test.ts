@@ -1,6 +1,7 @@
 /** Every preset on hand-computed pools, and DataComp's threshold rule against a plain sort. */
 import { decide } from '../../../lib/strategies/decide';
-import { PRESET_NAMES, resolveRule, thresholdKey, thresholdsNeeded } from '../../../lib/strategies/presets';
+import { parseConfig } from '../../../lib/config/load';
+import { PRESET_NAMES, resolveRule, ruleOf, thresholdKey, thresholdsNeeded } from '../../../lib/strategies/presets';
 import { topFractionThreshold } from '../../../lib/strategies/thresholds';
 
 // Ten samples with hand-picked scores. Sorted s_raw desc: .9 .8 .7 .6 .5 .4 .3 .2 .1 .05
@@ -92,5 +93,42 @@ describe('presets', () => {
       'synthetic', 'raw', 'raw', 'synthetic', 'raw', 'below_thresholds', 'raw', 'synthetic', 'raw', 'raw',
     ]);
     expect(() => resolveRule('mix-threshold')).toThrow(/fraction/);
+  });
+});
+
+describe('custom rules', () => {
+  const decideAll = (custom: { raw?: object; synthetic?: object; prefer: 'raw' | 'synthetic' }) => {
+    const rule = ruleOf({ preset: 'custom', custom: custom as never });
+    const thresholds: Record<string, number> = {};
+    for (const t of thresholdsNeeded(rule)) thresholds[thresholdKey(t)] = topFractionThreshold(t.source === 'raw' ? sRaw : sSyn, t.fraction);
+    return sRaw.map((r, i) => decide(rule, { sRaw: r, sSyn: sSyn[i] }, thresholds));
+  };
+
+  it('expresses the paper presets: the filtered mix as raw top 30% + synthetic at the same tau', () => {
+    expect(decideAll({ raw: { fraction: 0.3 }, synthetic: { sameAs: 'raw' }, prefer: 'raw' })).toEqual(run('raw30-synthetic70-filtered'));
+    expect(decideAll({ raw: { fraction: 0.3 }, synthetic: { all: true }, prefer: 'raw' })).toEqual(run('raw30-synthetic70'));
+    expect(decideAll({ raw: { fraction: 0.3 }, prefer: 'raw' }).map((d) => d.kept)).toEqual(run('raw-top30').map((d) => d.kept));
+  });
+
+  it('takes absolute thresholds and combines them with fractions, preferring the named source', () => {
+    // synthetic if s_syn >= 0.7 (0, 2, 3, 7), else raw if s_raw in the top 50% (tau 0.4: 1, 4, 6, 8, 9), else drop (5)
+    const d = decideAll({ synthetic: { min: 0.7 }, raw: { fraction: 0.5 }, prefer: 'synthetic' });
+    expect(d.map((x) => (x.kept ? x.source : x.reason))).toEqual([
+      'synthetic', 'raw', 'synthetic', 'synthetic', 'raw', 'below_thresholds', 'raw', 'synthetic', 'raw', 'raw',
+    ]);
+  });
+
+  it('is validated in the config', () => {
+    const base = {
+      run: { name: 'c' },
+      input: { uri: '/i' },
+      output: { uri: '/o' },
+      models: { captioner: { path: '/c' }, clip: { path: '/d' } },
+    };
+    expect(() => parseConfig({ ...base, strategy: { preset: 'custom' } }, 'c')).toThrow(/strategy\.custom: is required/);
+    expect(() => parseConfig({ ...base, strategy: { preset: 'raw', custom: { raw: { min: 0.2 } } } }, 'c')).toThrow(/must be "custom"/);
+    expect(() => parseConfig({ ...base, strategy: { preset: 'custom', custom: { prefer: 'raw' } } }, 'c')).toThrow(/needs a gate/);
+    const ok = parseConfig({ ...base, strategy: { preset: 'custom', custom: { raw: { min: 0.25 }, synthetic: { fraction: 0.4 } } } }, 'c');
+    expect(ok.strategy.custom?.prefer).toBe('raw');
   });
 });

@@ -1,0 +1,196 @@
+/**
+ * Nearest-centroid assignment for DataComp's image-based filter, on onnxruntime-node.
+ *
+ * DataComp (mlfoundations/datacomp, baselines/apply_filter.py `get_centroid_ids_gpu`) assigns a feature to
+ * `argmax_j <x, c_j>` over the centroids exactly as published (`torch.einsum('ik,jk->ij')` then
+ * `torch.argmax`, batches of 1024), with the centroids NOT re-normalised: they come from faiss k-means (L2,
+ * not spherical) over L2-normalised L/14 embeddings, so their norms are slightly below 1 and differ. The default
+ * here (`centroidNorm: 'as-is'`) reproduces that; `'l2'` normalises the centroids first (cosine nearest, the
+ * argmin of L2 distance between unit vectors). The feature's own norm never changes the argmax.
+ *
+ * The heavy part is one tiny ONNX graph built at load time: `x [n, D]` · `c [D, K]` (an initializer, so it
+ * is uploaded/prepacked once) → MatMul → ArgMax(axis 1, keepdims 0, select_last_index 0) → int64 [n]. Ties go
+ * to the lowest index, like torch.argmax. Rows are fed in chunks so the [chunk, K] score matrix stays bounded
+ * (K = 100k: 1024 rows = 400 MB of scores, hence the smaller default below).
+ */
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { InputError } from '../errors';
+import { IR_VERSION, OPSET } from '../models/tiny/onnx-builder';
+import { parseDevice, sessionOptions } from '../models/session';
+import type { RuntimeOptions } from '../models/types';
+import { readFloatMatrix } from './npy';
+import type { StorageOptions } from '../storage';
+
+export interface NearestCentroidOptions extends Pick<RuntimeOptions, 'device' | 'intraOpNumThreads' | 'interOpNumThreads'> {
+  /**
+   * `as-is` (default): raw inner product with the centroids as given, DataComp's own assignment.
+   * `l2`: L2-normalise every centroid on load (cosine nearest centroid).
+   */
+  centroidNorm?: 'as-is' | 'l2';
+  /** Rows per ORT run. Default: the largest of at most 1024 keeping the score matrix ≤ 2^25 floats (128 MB). */
+  chunkRows?: number;
+  /** Name used in error messages (e.g. the centroid file's uri). */
+  name?: string;
+}
+
+/** Default chunk: ≤ 1024 rows and ≤ 2^25 score floats per run (K = 100k → 335 rows). */
+export function defaultChunkRows(k: number): number {
+  return Math.max(1, Math.min(1024, Math.floor(2 ** 25 / k)));
+}
+
+const CUDA_FAILURE = /cuda|execution ?provider|providers_shared|cudnn|cublas/i;
+
+export class NearestCentroid {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    /** Number of centroids. */
+    readonly k: number,
+    /** Embedding dimension. */
+    readonly d: number,
+    /** Rows per ORT run. */
+    readonly chunkRows: number,
+    private readonly name: string,
+  ) {}
+
+  /**
+   * Builds the assigner from centroids [k, d] (row-major float32). The array is not modified; the graph holds
+   * a transposed (and, with `centroidNorm: 'l2'`, normalised) copy.
+   */
+  static async create(centroids: Float32Array, k: number, d: number, opts: NearestCentroidOptions = {}): Promise<NearestCentroid> {
+    const name = opts.name ?? 'centroids';
+    if (!Number.isInteger(k) || !Number.isInteger(d) || k < 1 || d < 1) throw new InputError('BadCentroids', `${name}: bad shape [${k}, ${d}]`);
+    if (centroids.length !== k * d) throw new InputError('BadCentroids', `${name}: ${centroids.length} values for shape [${k}, ${d}]`);
+    const chunkRows = opts.chunkRows ?? defaultChunkRows(k);
+    if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new InputError('InvalidConfig', `chunkRows must be a positive integer, got ${chunkRows}`);
+
+    const cT = transposeCentroids(centroids, k, d, opts.centroidNorm ?? 'as-is', name);
+    const model = buildModel(cT, k, d);
+    const options = sessionOptions({
+      device: opts.device,
+      intraOpNumThreads: opts.intraOpNumThreads,
+      interOpNumThreads: opts.interOpNumThreads,
+    });
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model, options);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const device = parseDevice(opts.device);
+      if (device.kind === 'cuda' && CUDA_FAILURE.test(message)) {
+        throw new InputError(
+          'CudaUnavailable',
+          `${name}: cannot create the CUDA execution provider on cuda:${device.deviceId} (${message}); use device "cpu" otherwise.`,
+        );
+      }
+      throw new Error(`${name}: onnxruntime cannot build the nearest-centroid graph: ${message}`);
+    }
+    return new NearestCentroid(session, k, d, chunkRows, name);
+  }
+
+  /** Loads a `.npy` [K, D] float32/float16 centroid matrix (local path or gs://) and builds the assigner. */
+  static async fromNpy(uri: string, opts: NearestCentroidOptions & StorageOptions = {}): Promise<NearestCentroid> {
+    const m = await readFloatMatrix(uri, opts);
+    return NearestCentroid.create(m.data, m.rows, m.cols, { ...opts, name: opts.name ?? uri });
+  }
+
+  /**
+   * Index of the nearest centroid of each of the `n` rows of `embeddings` ([n, d] row-major float32).
+   * Rows with non-finite values are rejected (ArgMax over NaN scores is unspecified).
+   */
+  async assign(embeddings: Float32Array, n: number): Promise<Int32Array> {
+    const { d } = this;
+    if (!Number.isInteger(n) || n < 0) throw new InputError('BadEmbeddings', `assign: bad row count ${n}`);
+    if (embeddings.length !== n * d) {
+      throw new InputError('BadEmbeddings', `assign: ${embeddings.length} values for ${n} rows of dimension ${d} (centroids ${this.name})`);
+    }
+    for (let i = 0; i < embeddings.length; i++) {
+      if (!Number.isFinite(embeddings[i]!)) throw new InputError('BadEmbeddings', `assign: non-finite value in row ${Math.floor(i / d)}`);
+    }
+    const out = new Int32Array(n);
+    for (let start = 0; start < n; start += this.chunkRows) {
+      const rows = Math.min(this.chunkRows, n - start);
+      const x = new ort.Tensor('float32', embeddings.subarray(start * d, (start + rows) * d), [rows, d]);
+      let result: ort.InferenceSession.ReturnType;
+      try {
+        result = await this.session.run({ x });
+      } catch (err) {
+        throw new Error(`${this.name}: nearest-centroid inference failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const idx = result.index!.data as BigInt64Array;
+      for (let i = 0; i < rows; i++) out[start + i] = Number(idx[i]!);
+      result.index!.dispose();
+    }
+    return out;
+  }
+
+  /** Frees the ORT session (and its copy of the centroids). */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** [k, d] → [d, k], blocked for cache locality; `l2` divides each centroid by its norm. */
+function transposeCentroids(c: Float32Array, k: number, d: number, norm: 'as-is' | 'l2', name: string): Float32Array {
+  const scale = new Float32Array(k).fill(1);
+  for (let j = 0; j < k; j++) {
+    let ss = 0;
+    for (let t = 0; t < d; t++) {
+      const v = c[j * d + t]!;
+      if (!Number.isFinite(v)) throw new InputError('BadCentroids', `${name}: non-finite value in centroid ${j}`);
+      ss += v * v;
+    }
+    if (norm === 'l2') {
+      if (ss === 0) throw new InputError('BadCentroids', `${name}: centroid ${j} is all zeros and cannot be normalised`);
+      scale[j] = 1 / Math.sqrt(ss);
+    }
+  }
+  const out = new Float32Array(k * d);
+  const B = 64;
+  for (let j0 = 0; j0 < k; j0 += B) {
+    const j1 = Math.min(k, j0 + B);
+    for (let t0 = 0; t0 < d; t0 += B) {
+      const t1 = Math.min(d, t0 + B);
+      for (let j = j0; j < j1; j++) {
+        const s = scale[j]!;
+        for (let t = t0; t < t1; t++) out[t * k + j] = c[j * d + t]! * s;
+      }
+    }
+  }
+  return out;
+}
+
+/** x [n, d] · c [d, k] → ArgMax over k → `index` int64 [n]. `cT`'s bytes go into the proto without a copy. */
+function buildModel(cT: Float32Array, k: number, d: number): Uint8Array {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const INT = onnx.AttributeProto.AttributeType.INT;
+  const graph: onnx.IGraphProto = {
+    name: 'nearest_centroid',
+    input: [{ name: 'x', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'n' }, { dimValue: d }] } } } }],
+    output: [{ name: 'index', type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'n' }] } } } }],
+    initializer: [{ name: 'c', dataType: FLOAT, dims: [d, k], rawData: new Uint8Array(cT.buffer, cT.byteOffset, cT.byteLength) }],
+    node: [
+      { opType: 'MatMul', name: 'scores', input: ['x', 'c'], output: ['s'] },
+      {
+        opType: 'ArgMax',
+        name: 'nearest',
+        input: ['s'],
+        output: ['index'],
+        attribute: [
+          { name: 'axis', type: INT, i: 1 },
+          { name: 'keepdims', type: INT, i: 0 },
+          { name: 'select_last_index', type: INT, i: 0 },
+        ],
+      },
+    ],
+  };
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [{ domain: '', version: OPSET }],
+    producerName: 'recaption-clusters',
+    producerVersion: '1',
+    graph,
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
