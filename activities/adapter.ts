@@ -58,3 +58,16 @@ export async function runActivity<T>(fn: () => Promise<T>): Promise<T> {
     throw toFailure(err);
   }
 }
+
+/**
+ * Keep heartbeating while a long step that cannot report progress runs (loading a multi-GB model can take
+ * longer than the heartbeat timeout; the worker is alive, so the activity must not be retried elsewhere).
+ */
+export async function whileHeartbeating<T>(ctx: StageContext, work: Promise<T>, everyMs = 10_000): Promise<T> {
+  const timer = setInterval(() => ctx.heartbeat(0), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -3,7 +3,7 @@ import { parseConfig } from '../lib/config/load';
 import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeline/finalize-stage';
 import { loadPlan, planRun as planStage } from '../lib/pipeline/plan';
 import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pipeline/thresholds-stage';
-import { resolveRule } from '../lib/strategies/presets';
+import { ruleOf } from '../lib/strategies/presets';
 import { runActivity, stageContext } from './adapter';
 import type { PlanResult } from '../workflows/types';
 
@@ -12,7 +12,7 @@ export async function planRun(input: { config: unknown }): Promise<PlanResult> {
     // Re-validate: the workflow input is plain JSON and may come from any client.
     const config = parseConfig(input.config, 'workflow input');
     const plan = await planStage(config);
-    resolveRule(config.strategy.preset, config.strategy.fraction);
+    ruleOf(config.strategy);
     return { runUri: plan.runUri, shardCount: plan.shards.length, configHash: plan.configHash, preset: config.strategy.preset };
   });
 }
