@@ -16,6 +16,8 @@ const devServerCommand = lazy(() => (require('./commands/dev-server') as typeof 
 const runCommand = lazy(() => (require('./commands/run') as typeof import('./commands/run')).runCommand);
 const sampleDataCommand = lazy(() => (require('./commands/sample-data') as typeof import('./commands/sample-data')).sampleDataCommand);
 const statusCommand = lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand);
+const reportCommand = lazy(() => (require('./commands/report') as typeof import('./commands/report')).reportCommand);
+const compareCommand = lazy(() => (require('./commands/compare') as typeof import('./commands/compare')).compareCommand);
 const presetsCommand = lazy(() => (require('./commands/presets') as typeof import('./commands/presets')).presetsCommand);
 const workerCommand = lazy(() => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand);
 
@@ -48,6 +50,22 @@ export function buildProgram(): Command {
     .option('--detach', 'start the run and return without waiting', false)
     .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
     .action(runCommand);
+
+  program
+    .command('report')
+    .description('rebuild a run\'s quality report (report.json + self-contained report.html)')
+    .argument('<run>', 'run folder (local or gs://), i.e. <output>/<run.name>')
+    .option('--out <uri>', 'write the report elsewhere')
+    .option('--json', 'print the report as JSON', false)
+    .action(reportCommand);
+
+  program
+    .command('compare')
+    .description('set two runs side by side, as the paper\'s tables do')
+    .argument('<a>', 'run folder or report.json')
+    .argument('<b>', 'run folder or report.json')
+    .option('--json', 'print JSON', false)
+    .action(compareCommand);
 
   program
     .command('presets')

@@ -21,6 +21,7 @@ export function formatSummary(s: RunSummaryData, uiUrl?: string): string {
     `           subset    ${s.outputs.subset}`,
     `           manifest  ${s.outputs.manifest}`,
     `           stats     ${s.outputs.stats}`,
+    `           report    ${s.outputs.reportHtml}`,
   );
   if (uiUrl) lines.push(`Temporal   ${uiUrl}`);
   return lines.join('\n');

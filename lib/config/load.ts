@@ -22,6 +22,10 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
   c.output.uri = abs(c.output.uri);
   c.models.captioner.path = abs(c.models.captioner.path);
   c.models.clip.path = abs(c.models.clip.path);
+  if (c.filters.imageCluster) {
+    c.filters.imageCluster.centroids = abs(c.filters.imageCluster.centroids);
+    c.filters.imageCluster.target = abs(c.filters.imageCluster.target);
+  }
   return c;
 }
 

@@ -3,7 +3,7 @@
  * paper's default where the paper has one, so a minimal config names only input, output and models.
  */
 import { z } from 'zod';
-import { CUSTOM_PRESET, PRESET_NAMES } from '../strategies/presets';
+import { CUSTOM_PRESET, PRESET_NAMES, presetNeedsImageCluster } from '../strategies/presets';
 
 const fraction = z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1');
 
@@ -114,6 +114,21 @@ export const configSchema = z
       .object({
         /** DataComp's basic filter (English, > 2 words, > 5 chars, shorter side >= 200, aspect <= 3). */
         basic: z.boolean().default(false),
+        /**
+         * DataComp's image-cluster filter: keep a sample when its CLIP image embedding's nearest centroid is in the
+         * target set (e.g. the clusters hit by ImageNet-1k). Used by the *-in1k presets; see lib/clusters/README.md.
+         */
+        imageCluster: z
+          .object({
+            /** `.npy` float32/float16 [K, D] centroids (local or gs://). */
+            centroids: z.string().min(1),
+            /** `.npy` int array or text file (one centroid id per line) of the target clusters. */
+            target: z.string().min(1),
+            /** DataComp uses the centroids as stored ('as-is'); 'l2' normalises them first (cosine). */
+            centroidNorm: z.enum(['as-is', 'l2']).default('as-is'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -152,6 +167,9 @@ export const configSchema = z
     }
     if (c.strategy.preset !== CUSTOM_PRESET && c.strategy.custom) {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'preset'], message: 'must be "custom" when strategy.custom is given' });
+    }
+    if (presetNeedsImageCluster(c.strategy.preset) && !c.filters.imageCluster) {
+      ctx.addIssue({ code: 'custom', path: ['filters', 'imageCluster'], message: `is required by preset ${c.strategy.preset} (centroids + target)` });
     }
     if (c.strategy.preset === 'mix-threshold' && c.strategy.fraction === undefined) {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'fraction'], message: 'is required by preset mix-threshold' });

@@ -5,6 +5,7 @@
 import { decodeParquetRows } from '../formats/parquet';
 import { writeSubsetNpy } from '../formats/subset';
 import { storageFor, joinUri } from '../storage';
+import { writeReport } from '../report';
 import { RunLayout } from './layout';
 import type { RunPlan } from './plan';
 import type { DecisionRow } from './tables';
@@ -21,7 +22,7 @@ export interface RunSummaryData {
   failedShards: number;
   thresholds: Record<string, number | string>;
   meanScores: { raw: number | null; synthetic: number | null; chosen: number | null };
-  outputs: { shards: string; decisions: string; manifest: string; subset: string; stats: string; report: string };
+  outputs: { shards: string; decisions: string; manifest: string; subset: string; stats: string; report: string; reportHtml: string };
 }
 
 interface ShardFailureRecord {
@@ -108,7 +109,6 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
     thresholds: encodedThresholds,
   };
   await storage.writeAtomic(layout.stats, JSON.stringify(stats, null, 2));
-  await storage.writeAtomic(layout.report, JSON.stringify({ version: 1, ...stats }, null, 2));
 
   const models = plan.config.models;
   const manifest = {
@@ -133,9 +133,12 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
       subset: layout.subset,
       stats: layout.stats,
       report: layout.report,
+      reportHtml: joinUri(plan.runUri, 'report.html'),
     },
   };
   await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2));
+  // The quality report reads the manifest, so it comes last: report.json + a self-contained report.html.
+  await writeReport(plan.runUri);
 
   return {
     runUri: plan.runUri,

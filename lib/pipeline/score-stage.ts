@@ -7,6 +7,8 @@ import { preparedBatches } from './batches';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
+import type { NearestCentroid } from '../clusters';
+import { nearestCentroidFor } from './image-clusters';
 import { lookupScore, readPrecomputedScores } from './precomputed-scores';
 import { readInputSamples } from './samples';
 import { commitRows, committedSummary, earlierFailure, type StageSummary } from './summary';
@@ -29,6 +31,7 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
 
   const { rawScore, precomputedColumn } = plan.config.score;
   const precomputed = rawScore === 'precomputed' ? await readPrecomputedScores(shard, precomputedColumn) : null;
+  const centroids = await nearestCentroidFor(plan.config);
   const rows: ScoreRow[] = [];
   for await (const batch of preparedBatches(readInputSamples(shard.tar), plan.config.score.batchSize, (img) => clip.preprocess(img))) {
     throwIfAborted(ctx);
@@ -36,10 +39,15 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
     const imageEmb = usable.length ? await clip.embedImages(usable.map((b) => b.pixels!)) : [];
     const rawEmb = usable.length && !precomputed ? await clip.embedTexts(usable.map((b) => b.sample.rawCaption)) : [];
     const synEmb = usable.length ? await clip.embedTexts(usable.map((b) => byKey.get(b.sample.key)!.synthetic_caption!)) : [];
+    const clusters = usable.length && centroids ? await assignClusters(centroids, imageEmb) : null;
     const scored = new Map(
       usable.map((b, i) => [
         b.sample.key,
-        { sRaw: precomputed ? lookupScore(precomputed, b.sample) : cosine(imageEmb[i], rawEmb[i]), sSyn: cosine(imageEmb[i], synEmb[i]) },
+        {
+          sRaw: precomputed ? lookupScore(precomputed, b.sample) : cosine(imageEmb[i], rawEmb[i]),
+          sSyn: cosine(imageEmb[i], synEmb[i]),
+          cluster: clusters ? clusters[i] : null,
+        },
       ]),
     );
     for (const b of batch) {
@@ -51,10 +59,17 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
         s_raw: s ? s.sRaw : null,
         s_syn: s ? s.sSyn : null,
         error: s ? null : (b.error ?? captionError ?? 'not_scored'),
+        cluster: s ? s.cluster : null,
       });
     }
     ctx.heartbeat(rows.length);
   }
   const encoded = encodeParquetRows(SCORE_COLUMNS, rows);
   return commitRows(storage, layout, 'score', shard.name, layout.scores(shard.name), encoded, rows.map((r) => r.error));
+}
+
+async function assignClusters(nc: NearestCentroid, embeddings: Float32Array[]): Promise<Int32Array> {
+  const flat = new Float32Array(embeddings.length * nc.d);
+  embeddings.forEach((e, i) => flat.set(e, i * nc.d));
+  return nc.assign(flat, embeddings.length);
 }

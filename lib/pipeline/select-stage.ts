@@ -4,6 +4,7 @@ import { basicFilterReason } from '../strategies/basic-filter';
 import { decide } from '../strategies/decide';
 import { ruleOf } from '../strategies/presets';
 import { storageFor } from '../storage';
+import { IMAGE_CLUSTER_REASON, targetClustersFor } from './image-clusters';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
 import { commitStage, committedSummary, countReasons, earlierFailure, type StageSummary } from './summary';
@@ -11,13 +12,22 @@ import { DECISION_COLUMNS, type CaptionRow, type DecisionRow, type ScoreRow } fr
 import { readThresholds } from './thresholds-stage';
 
 /** Optional filters applied after the caption choice; a kept sample that fails one is dropped with its reason. */
-async function applyFilters(plan: RunPlan, captions: CaptionRow[], rows: DecisionRow[]): Promise<DecisionRow[]> {
-  if (!plan.config.filters.basic) return rows;
+async function applyFilters(plan: RunPlan, captions: CaptionRow[], scores: ScoreRow[], rows: DecisionRow[]): Promise<DecisionRow[]> {
+  const target = await targetClustersFor(plan.config);
+  if (!plan.config.filters.basic && !target) return rows;
   const byKey = new Map(captions.map((c) => [c.key, c]));
+  const clusterOf = new Map(scores.map((s) => [s.key, s.cluster]));
   for (const r of rows) {
     if (!r.kept || r.caption === null) continue;
-    const c = byKey.get(r.key)!;
-    const reason = await basicFilterReason({ caption: r.caption, width: c.original_width, height: c.original_height });
+    let reason: string | null = null;
+    if (target) {
+      const cluster = clusterOf.get(r.key);
+      if (cluster === null || cluster === undefined || !target.has(cluster)) reason = IMAGE_CLUSTER_REASON;
+    }
+    if (!reason && plan.config.filters.basic) {
+      const c = byKey.get(r.key)!;
+      reason = await basicFilterReason({ caption: r.caption, width: c.original_width, height: c.original_height });
+    }
     if (reason) Object.assign(r, { kept: false, source: null, caption: null, reason });
   }
   return rows;
@@ -61,10 +71,10 @@ export async function selectShard(plan: RunPlan, index: number): Promise<StageSu
   const read = async <T>(uri: string) => (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as T[];
   const captions = await read<CaptionRow>(layout.captions(shard.name));
   const scores = await read<ScoreRow>(layout.scores(shard.name));
-  const rows = await applyFilters(plan, captions, decideRows(plan, captions, scores, await readThresholds(plan.runUri)));
+  const rows = await applyFilters(plan, captions, scores, decideRows(plan, captions, scores, await readThresholds(plan.runUri)));
   await storage.writeAtomic(layout.decisions(shard.name), encodeParquetRows(DECISION_COLUMNS, rows));
   const kept = rows.filter((r) => r.kept);
-  const failed = rows.filter((r) => !r.kept && r.reason && !r.reason.startsWith('below_') && !r.reason.startsWith('basic_filter:')).length;
+  const failed = rows.filter((r) => !r.kept && r.reason && !r.reason.startsWith('below_') && !r.reason.includes('_filter:')).length;
   return commitStage(storage, layout, 'select', {
     shard: shard.name,
     skipped: false,

@@ -30,6 +30,7 @@ export const SCORE_COLUMNS: ParquetColumnSpec[] = [
   { name: 's_raw', type: 'DOUBLE' },
   { name: 's_syn', type: 'DOUBLE' },
   { name: 'error', type: 'STRING' },
+  { name: 'cluster', type: 'INT32' },
 ];
 
 export interface ScoreRow {
@@ -38,6 +39,8 @@ export interface ScoreRow {
   s_raw: number | null;
   s_syn: number | null;
   error: string | null;
+  /** Nearest image-cluster centroid (filters.imageCluster), else null. */
+  cluster: number | null;
 }
 
 /** The per-shard decision parquet: EVERY sample, kept or not, with why. */

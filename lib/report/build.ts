@@ -32,9 +32,13 @@ export interface BuildReportOptions {
 
 const DECISION_READ_COLUMNS = ['key', 'kept', 'source', 'caption', 'raw_caption', 'synthetic_caption', 's_raw', 's_syn', 'reason'];
 
-/** Reasons the preset's rule gives (lib/strategies/decide.ts); any other reason is a failed sample. */
+/**
+ * Reasons a scored sample was not selected: the preset's rule (lib/strategies/decide.ts: below_*, no_*_score,
+ * no_scores) or an optional filter (`<name>_filter:<rule>`, e.g. basic_filter:not_english). Any other reason
+ * (decode_error, empty_image, too_many_pixels, not_scored...) is a sample that failed before selection.
+ */
 export function isSelectionReason(reason: string): boolean {
-  return reason.startsWith('below_') || /^no_(raw_score|synthetic_score|scores)$/.test(reason);
+  return reason.startsWith('below_') || /^no_(raw_score|synthetic_score|scores)$/.test(reason) || /^[a-z0-9_]+_filter:/.test(reason);
 }
 
 interface ManifestLike {
@@ -58,7 +62,19 @@ interface ThresholdsLike {
   preset?: string;
   fraction?: number | null;
   thresholds?: Record<string, number | string>;
-  poolSize?: number;
+  /** Scored samples per caption source (older files: one number). */
+  poolSize?: number | { raw?: number; synthetic?: number };
+  /** Where s_raw came from, e.g. `computed` or `precomputed: clip_l14_similarity_score over the metadata pool`. */
+  rawScore?: string;
+}
+
+/** Pool size behind the thresholds: the source of the first threshold key (`raw@0.3` → raw). */
+function poolSizeOf(t: ThresholdsLike | null): number | null {
+  const p = t?.poolSize;
+  if (p === undefined) return null;
+  if (typeof p === 'number') return p;
+  const first = Object.keys(t?.thresholds ?? {})[0] ?? 'raw@';
+  return (first.startsWith('synthetic') ? p.synthetic : p.raw) ?? null;
 }
 
 async function readJson<T>(storage: Storage, uri: string): Promise<T | null> {
@@ -373,7 +389,8 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
     counts: { samples, kept, keptBySource, dropped, droppedByReason, failed, failedByReason },
     thresholds: {
       values: thresholdsFile?.thresholds ?? manifest?.thresholds ?? {},
-      poolSize: thresholdsFile?.poolSize ?? null,
+      poolSize: poolSizeOf(thresholdsFile),
+      rawScore: thresholdsFile?.rawScore ?? null,
     },
     scores: {
       raw: sRaw.stats(),

@@ -48,7 +48,7 @@ const MEASURES: Measure[] = [
   { label: 'kept %', get: keptPct, fmt: num((v) => `${v.toFixed(1)} %`), delta: (d) => sign(d, `${d.toFixed(1)} pt`) },
   { label: 'kept, raw captions', get: (r) => r.counts.keptBySource.raw, fmt: num(fmtInt), delta: intDelta },
   { label: 'kept, synthetic captions', get: (r) => r.counts.keptBySource.synthetic, fmt: num(fmtInt), delta: intDelta },
-  { label: 'dropped by the rule', get: (r) => r.counts.dropped, fmt: num(fmtInt), delta: intDelta },
+  { label: 'dropped (rule or filter)', get: (r) => r.counts.dropped, fmt: num(fmtInt), delta: intDelta },
   { label: 'failed samples', get: (r) => r.counts.failed, fmt: num(fmtInt), delta: intDelta },
   { label: 'mean CLIP score, chosen', get: (r) => r.scores.chosen.mean, fmt: num((v) => fmtScore(v)), delta: scoreDelta },
   { label: 'mean CLIPScore, chosen', get: (r) => r.scores.chosen.meanClipScore, fmt: num((v) => fmtScore(v)), delta: scoreDelta },

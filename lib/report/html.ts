@@ -190,7 +190,7 @@ export function renderReportHtml(r: RunReport): string {
       { name: 'kept, raw caption', color: COLORS.raw, value: c.keptBySource.raw },
       { name: 'kept, synthetic caption', color: COLORS.synthetic, value: c.keptBySource.synthetic },
       { name: 'kept, other', color: COLORS.chosen, value: c.kept - c.keptBySource.raw - c.keptBySource.synthetic },
-      { name: 'dropped by the rule', color: COLORS.dropped, value: c.dropped },
+      { name: 'dropped (rule or filter)', color: COLORS.dropped, value: c.dropped },
       { name: 'failed (not scored)', color: COLORS.failed, value: c.failed },
     ].filter((x) => x.value > 0 || x.name !== 'kept, other'),
     'No samples in this run.',
@@ -274,7 +274,7 @@ export function renderReportHtml(r: RunReport): string {
   parts.push(
     fig(
       outcomes,
-      'Kept samples by the caption they keep; dropped = scored but not selected by the preset; failed = the image could not be decoded or scored (recorded in the decision parquet with its reason).',
+      'Kept samples by the caption they keep; dropped = scored but not selected by the preset\'s rule or a filter (basic filter...); failed = the image could not be decoded or scored (recorded in the decision parquet with its reason).',
     ),
   );
   parts.push(reasonsTable(r));
@@ -282,7 +282,7 @@ export function renderReportHtml(r: RunReport): string {
   parts.push('<h2>CLIP scores</h2>');
   parts.push(
     '<p>Score = cosine similarity of the L2-normalised CLIP image and text embeddings. CLIPScore (Hessel et al. 2021) = 2.5 · max(cos, 0). ' +
-      `Thresholds τ are pool-wide (DataComp's <code>get_threshold</code>): the score at rank ⌊n·f⌋ of the whole pool sorted descending${r.thresholds.poolSize !== null ? `, here over ${fmtInt(r.thresholds.poolSize)} scored samples` : ''}.</p>`,
+      `Thresholds τ are pool-wide (DataComp's <code>get_threshold</code>): the score at rank ⌊n·f⌋ of the whole pool sorted descending${r.thresholds.poolSize !== null ? `, here over ${fmtInt(r.thresholds.poolSize)} scored samples` : ''}.${r.thresholds.rawScore ? ` Raw-caption scores: ${esc(r.thresholds.rawScore)}.` : ''}</p>`,
   );
   parts.push(fig(poolPlot, 'Raw (alt-text) and synthetic caption scores of the same images; dashed lines: the run\'s thresholds.'));
   parts.push(fig(chosenPlot, 'The score of the caption each kept sample carries (s_raw if kept with its raw caption, s_syn if kept with the synthetic one), stacked by source.'));

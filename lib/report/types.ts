@@ -100,7 +100,7 @@ export interface RunReport {
     samples: number;
     kept: number;
     keptBySource: { raw: number; synthetic: number };
-    /** Scored samples the preset's rule did not keep, by reason (below_thresholds, below_raw_threshold...). */
+    /** Scored samples the preset's rule or a filter did not keep, by reason (below_thresholds, basic_filter:few_words...). */
     dropped: number;
     droppedByReason: Record<string, number>;
     /** Samples that failed before selection (decode_error, empty_image, too_many_pixels, not_scored...). */
@@ -112,6 +112,8 @@ export interface RunReport {
     values: Record<string, number | string>;
     /** Samples the thresholds were computed over. */
     poolSize: number | null;
+    /** Where s_raw came from (computed by our CLIP model, or a precomputed column). */
+    rawScore: string | null;
   };
   scores: {
     /** raw / synthetic over every scored sample; chosen = the kept caption's score (s_raw or s_syn). */

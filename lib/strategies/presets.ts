@@ -34,6 +34,12 @@ export interface Preset {
   name: string;
   description: string;
   rule: (fraction?: number) => Rule;
+  /** The preset intersects its rule with DataComp's image-cluster filter (needs filters.imageCluster). */
+  imageCluster?: boolean;
+}
+
+export function presetNeedsImageCluster(name: string): boolean {
+  return PRESETS.find((p) => p.name === name)?.imageCluster === true;
 }
 
 export const PRESETS: readonly Preset[] = [
@@ -43,11 +49,23 @@ export const PRESETS: readonly Preset[] = [
     description: 'keep if s_raw >= tau_raw(0.3), raw caption (DataComp CLIP-score filter)',
     rule: () => ({ kind: 'top', source: 'raw', fraction: 0.3 }),
   },
+  {
+    name: 'raw-top30-in1k',
+    description: 'raw-top30 ∩ image-cluster filter (filters.imageCluster: nearest centroid in the ImageNet-1k target set)',
+    rule: () => ({ kind: 'top', source: 'raw', fraction: 0.3 }),
+    imageCluster: true,
+  },
   { name: 'synthetic', description: 'keep all, synthetic caption', rule: () => ({ kind: 'all', source: 'synthetic' }) },
   {
     name: 'synthetic-top50',
     description: 'keep if s_syn >= tau_syn(0.5), synthetic caption',
     rule: () => ({ kind: 'top', source: 'synthetic', fraction: 0.5 }),
+  },
+  {
+    name: 'synthetic-top75-in1k',
+    description: 'keep if s_syn >= tau_syn(0.75) ∩ image-cluster filter, synthetic caption',
+    rule: () => ({ kind: 'top', source: 'synthetic', fraction: 0.75 }),
+    imageCluster: true,
   },
   {
     name: 'raw30-synthetic70',

@@ -144,6 +144,9 @@ describe('recaptionRun on a real dev server', () => {
     expect(manifest.configHash).toMatch(/^[0-9a-f]{16}$/);
     expect(Object.keys(manifest.models.clip.files)).toContain('onnx/vision_model.onnx');
     expect(manifest.thresholds['raw@0.3']).toBe(summary.thresholds['raw@0.3']);
+    const report = JSON.parse(await readFile(layout.report, 'utf8'));
+    expect(report.kind).toBe('recaption-report');
+    expect(await readFile(summary.outputs.reportHtml, 'utf8')).toContain('<svg');
 
     const d = await env.client.workflow.getHandle('e2e-run').describe();
     expect(d.typedSearchAttributes.get(PHASE)).toBe('done');

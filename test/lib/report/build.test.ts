@@ -157,7 +157,7 @@ describe('buildReport edge cases', () => {
 
 describe('report helpers', () => {
   it('tells selection reasons from sample failures', () => {
-    for (const r of ['below_thresholds', 'below_raw_threshold', 'below_synthetic_threshold', 'no_raw_score', 'no_synthetic_score', 'no_scores']) {
+    for (const r of ['below_thresholds', 'below_raw_threshold', 'below_synthetic_threshold', 'no_raw_score', 'no_synthetic_score', 'no_scores', 'basic_filter:not_english', 'basic_filter:few_words']) {
       expect(isSelectionReason(r)).toBe(true);
     }
     for (const r of ['decode_error', 'empty_image', 'too_many_pixels', 'not_scored']) expect(isSelectionReason(r)).toBe(false);
