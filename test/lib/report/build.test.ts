@@ -25,7 +25,7 @@ describe('buildReport on a hand-built run with known answers', () => {
       failed: 2,
       failedByReason: { decode_error: 1, empty_image: 1 },
     });
-    expect(r.thresholds).toEqual({ values: { 'raw@0.3': 0.3 }, poolSize: 99 });
+    expect(r.thresholds).toEqual({ values: { 'raw@0.3': 0.3 }, poolSize: 99, rawScore: null });
     expect(r.notes.join(' ')).toContain('2 sample(s) failed before selection (decode_error: 1, empty_image: 1)');
   });
 
