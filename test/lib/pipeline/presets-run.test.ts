@@ -1,0 +1,104 @@
+/**
+ * Every preset end to end on the same sample data (stages as functions), writing every output; then the
+ * field's own readers open them when python3 has them: pyarrow, pandas and DuckDB read the decision parquet,
+ * webdataset reads the output shard, numpy reads the DataComp subset file.
+ */
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { encodeFloatMatrix } from '../../../lib/clusters';
+import { parseConfig } from '../../../lib/config/load';
+import { decodeParquetRows } from '../../../lib/formats/parquet';
+import { decodeSubsetNpy } from '../../../lib/formats/subset';
+import { loadCaptioner, loadClip } from '../../../lib/models';
+import type { Captioner, ClipScorer } from '../../../lib/models/types';
+import { captionShard } from '../../../lib/pipeline/caption-stage';
+import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
+import { RunLayout } from '../../../lib/pipeline/layout';
+import { planRun } from '../../../lib/pipeline/plan';
+import { scoreShard } from '../../../lib/pipeline/score-stage';
+import { selectShard } from '../../../lib/pipeline/select-stage';
+import type { DecisionRow } from '../../../lib/pipeline/tables';
+import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
+import { writeShard } from '../../../lib/pipeline/write-stage';
+import { generateSampleData } from '../../../lib/sampledata';
+import { PRESET_NAMES } from '../../../lib/strategies/presets';
+import { hasPython, runPython } from '../formats/python';
+import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+
+let captioner: Captioner;
+let clip: ClipScorer;
+let dir: string;
+
+beforeAll(async () => {
+  captioner = await loadCaptioner(TINY_CAPTIONER);
+  clip = await loadClip(TINY_CLIP);
+  dir = tempDir();
+  await generateSampleData({ out: path.join(dir, 'in'), shards: 2, perShard: 8, seed: 13, corrupt: 1 });
+  writeFileSync(path.join(dir, 'c.npy'), encodeFloatMatrix(Float32Array.from({ length: 4 * 32 }, (_, i) => Math.sin(i * 1.7)), 4, 32));
+  writeFileSync(path.join(dir, 't.txt'), '0\n1\n');
+});
+
+afterAll(async () => {
+  await captioner?.release();
+  await clip?.release();
+});
+
+it.each(PRESET_NAMES)('%s writes every output, readable by the field’s tools', async (preset) => {
+  const config = parseConfig(
+    {
+      run: { name: preset },
+      input: { uri: path.join(dir, 'in') },
+      output: { uri: path.join(dir, 'out') },
+      strategy: { preset, ...(preset === 'mix-threshold' ? { fraction: 0.4 } : {}) },
+      models: { captioner: { path: TINY_CAPTIONER }, clip: { path: TINY_CLIP } },
+      caption: { maxLength: 6 },
+      ...(preset.endsWith('-in1k') ? { filters: { imageCluster: { centroids: path.join(dir, 'c.npy'), target: path.join(dir, 't.txt') } } } : {}),
+    },
+    'test',
+  );
+  const plan = await planRun(config);
+  for (let i = 0; i < 2; i++) {
+    await captionShard(plan, i, captioner);
+    await scoreShard(plan, i, clip);
+  }
+  await computeThresholds(plan);
+  for (let i = 0; i < 2; i++) {
+    await selectShard(plan, i);
+    await writeShard(plan, i);
+  }
+  const summary = await finalizeRun(plan);
+  const layout = new RunLayout(plan.runUri);
+  expect(summary.samples).toBe(16);
+  const decisions = (await decodeParquetRows(await readFile(layout.decisions('00000000')))) as unknown as DecisionRow[];
+  const keptAll = summary.kept;
+  expect(decodeSubsetNpy(await readFile(layout.subset))).toHaveLength(keptAll);
+  for (const f of [layout.manifest, layout.stats, layout.report, layout.thresholds, path.join(plan.runUri, 'report.html')]) {
+    expect((await readFile(f)).length).toBeGreaterThan(0);
+  }
+  if (['raw', 'synthetic', 'raw30-synthetic70'].includes(preset)) expect(keptAll).toBe(14); // only the 2 corrupt images go
+
+  if (hasPython('pyarrow', 'pandas', 'duckdb', 'webdataset', 'numpy')) {
+    const py = runPython<{ arrow: number; pandas_kept: number; duck: number; wds: number; npy: number; sorted: boolean; dtype: string }>(
+      [
+        'import json, sys, pyarrow.parquet as pq, pandas as pd, duckdb, numpy as np, webdataset as wds',
+        'run = sys.argv[1]',
+        't = pq.read_table(f"{run}/decisions/00000000.parquet")',
+        'df = pd.read_parquet(f"{run}/decisions/00000000.parquet")',
+        'duck = duckdb.sql(f"select count(*) from \'{run}/decisions/*.parquet\' where kept").fetchall()[0][0]',
+        'n = sum(1 for _ in wds.WebDataset(f"{run}/shards/00000000.tar", shardshuffle=False).decode())',
+        'a = np.load(f"{run}/subset.npy")',
+        'print(json.dumps({"arrow": t.num_rows, "pandas_kept": int(df.kept.sum()), "duck": int(duck), "wds": n, "npy": len(a),',
+        '  "sorted": bool((np.sort(a, order=["f0","f1"]) == a).all()), "dtype": str(a.dtype)}))',
+      ].join('\n'),
+      [plan.runUri],
+    );
+    expect(py.arrow).toBe(decisions.length);
+    expect(py.pandas_kept).toBe(decisions.filter((d) => d.kept).length);
+    expect(py.duck).toBe(keptAll);
+    expect(py.wds).toBe(decisions.filter((d) => d.kept).length);
+    expect(py.npy).toBe(keptAll);
+    expect(py.sorted).toBe(true);
+    expect(py.dtype).toBe("[('f0', '<u8'), ('f1', '<u8')]");
+  }
+});
