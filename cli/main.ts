@@ -18,6 +18,9 @@ const sampleDataCommand = lazy(() => (require('./commands/sample-data') as typeo
 const statusCommand = lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand);
 const reportCommand = lazy(() => (require('./commands/report') as typeof import('./commands/report')).reportCommand);
 const compareCommand = lazy(() => (require('./commands/compare') as typeof import('./commands/compare')).compareCommand);
+const imageClustersTargetCommand = lazy(
+  () => (require('./commands/image-clusters') as typeof import('./commands/image-clusters')).imageClustersTargetCommand,
+);
 const presetsCommand = lazy(() => (require('./commands/presets') as typeof import('./commands/presets')).presetsCommand);
 const workerCommand = lazy(() => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand);
 
@@ -66,6 +69,16 @@ export function buildProgram(): Command {
     .argument('<b>', 'run folder or report.json')
     .option('--json', 'print JSON', false)
     .action(compareCommand);
+
+  program
+    .command('image-clusters-target')
+    .description("compute the image-cluster filter's target set: centroids hit by reference embeddings (e.g. ImageNet-1k)")
+    .requiredOption('--centroids <npy>', 'float32/float16 [K, D] centroids')
+    .requiredOption('--reference <npy>', 'float32/float16 [N, D] reference image embeddings')
+    .requiredOption('--out <npy>', 'where to write the int64 target list')
+    .option('--device <device>', 'cpu or cuda:N', 'cpu')
+    .option('--centroid-norm <mode>', "'as-is' (DataComp) or 'l2'", 'as-is')
+    .action(imageClustersTargetCommand);
 
   program
     .command('presets')
