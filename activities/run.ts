@@ -26,5 +26,5 @@ export async function computeThresholds(input: { runUri: string }): Promise<Reco
 }
 
 export async function finalizeRun(input: { runUri: string }): Promise<RunSummaryData> {
-  return runActivity(async () => finalizeStage(await loadPlan(input.runUri)));
+  return runActivity(async () => finalizeStage(await loadPlan(input.runUri), stageContext()));
 }

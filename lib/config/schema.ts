@@ -63,6 +63,8 @@ export const configSchema = z
       .object({
         /** Folder (local or gs://) under which the run writes `<run.name>/...`. */
         uri: z.string().min(1),
+        /** Also reshard the kept samples into `resharded/{i:08d}.tar` of exactly this many samples (last: the rest). */
+        samplesPerShard: z.number().int().positive().optional(),
       })
       .strict(),
     strategy: z

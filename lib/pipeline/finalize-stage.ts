@@ -6,7 +6,9 @@ import { decodeParquetRows } from '../formats/parquet';
 import { writeSubsetNpy } from '../formats/subset';
 import { storageFor, joinUri } from '../storage';
 import { writeReport } from '../report';
+import { NO_CONTEXT, type StageContext } from './context';
 import { RunLayout } from './layout';
+import { reshardRun } from './reshard';
 import type { RunPlan } from './plan';
 import type { DecisionRow } from './tables';
 import { readThresholds, encodeThreshold } from './thresholds-stage';
@@ -23,6 +25,8 @@ export interface RunSummaryData {
   thresholds: Record<string, number | string>;
   meanScores: { raw: number | null; synthetic: number | null; chosen: number | null };
   outputs: { shards: string; decisions: string; manifest: string; subset: string; stats: string; report: string; reportHtml: string };
+  /** Fixed-size output shards written (output.samplesPerShard), 0 when not asked for. */
+  resharded: number;
 }
 
 interface ShardFailureRecord {
@@ -45,7 +49,7 @@ class Mean {
   }
 }
 
-export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
+export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT): Promise<RunSummaryData> {
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
   const thresholds = await readThresholds(plan.runUri);
@@ -93,6 +97,9 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
   const totalKept = Object.values(keptBySource).reduce((a, b) => a + b, 0);
 
   await writeSubsetNpy(storage, layout.subset, keptUids);
+  const resharded = plan.config.output.samplesPerShard
+    ? await reshardRun(plan, new Map(shardRows.filter((r) => r.output).map((r) => [r.shard, r.kept])), plan.config.output.samplesPerShard, ctx)
+    : 0;
   const meanScores = { raw: mRaw.value, synthetic: mSyn.value, chosen: mChosen.value };
   const stats = {
     run: plan.runName,
@@ -134,6 +141,7 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
       stats: layout.stats,
       report: layout.report,
       reportHtml: joinUri(plan.runUri, 'report.html'),
+      ...(resharded ? { resharded: { folder: joinUri(plan.runUri, 'resharded'), shards: resharded, samplesPerShard: plan.config.output.samplesPerShard } } : {}),
     },
   };
   await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2));
@@ -151,5 +159,6 @@ export async function finalizeRun(plan: RunPlan): Promise<RunSummaryData> {
     thresholds: encodedThresholds,
     meanScores,
     outputs: { ...manifest.outputs, manifest: layout.manifest },
+    resharded,
   };
 }

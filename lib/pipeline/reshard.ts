@@ -1,0 +1,90 @@
+/**
+ * Optional resharding of the kept samples into fixed-size WebDataset shards (`output.samplesPerShard`), the
+ * layout training jobs expect (equal shards split evenly across data-loader workers). Planned from the
+ * per-shard kept counts alone: output shard i holds global kept samples [i·N, (i+1)·N), i.e. a few
+ * contiguous (input shard, offset, count) segments — so every output shard can be written independently
+ * and idempotently (temp name, then commit), and a resumed run skips those already written.
+ */
+import { readWebDataset, WebDatasetWriter } from '../formats/webdataset';
+import { joinUri, storageFor } from '../storage';
+import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
+import { RunLayout } from './layout';
+import type { RunPlan } from './plan';
+
+export interface Segment {
+  /** Name of the per-input-shard output tar to read from. */
+  shard: string;
+  /** Skip this many kept samples of that tar, then take `count`. */
+  offset: number;
+  count: number;
+}
+
+/** Output shard i → the segments it is made of. `kept[j]` = kept samples of `shards[j]`. */
+export function planReshard(shards: string[], kept: number[], perShard: number): Segment[][] {
+  if (!(perShard > 0)) throw new RangeError(`samplesPerShard must be > 0, got ${perShard}`);
+  const out: Segment[][] = [];
+  let current: Segment[] = [];
+  let room = perShard;
+  shards.forEach((shard, j) => {
+    let offset = 0;
+    let left = kept[j];
+    while (left > 0) {
+      const take = Math.min(left, room);
+      current.push({ shard, offset, count: take });
+      offset += take;
+      left -= take;
+      room -= take;
+      if (room === 0) {
+        out.push(current);
+        current = [];
+        room = perShard;
+      }
+    }
+  });
+  if (current.length) out.push(current);
+  return out;
+}
+
+export function reshardedUri(runUri: string, index: number): string {
+  return joinUri(runUri, 'resharded', `${String(index).padStart(8, '0')}.tar`);
+}
+
+/** Write output shard `index` from its segments; returns samples written (0 work if already committed). */
+export async function writeReshard(runUri: string, index: number, segments: Segment[], ctx: StageContext = NO_CONTEXT): Promise<number> {
+  const storage = storageFor(runUri);
+  const layout = new RunLayout(runUri);
+  const uri = reshardedUri(runUri, index);
+  const expected = segments.reduce((a, s) => a + s.count, 0);
+  if (await storage.exists(uri)) return expected;
+  const out = await storage.openAtomicWriter(uri);
+  const writer = new WebDatasetWriter(out.stream);
+  try {
+    for (const seg of segments) {
+      let i = 0;
+      const source = storage.createReadStream(layout.outputShard(seg.shard));
+      for await (const sample of readWebDataset(source, { name: layout.outputShard(seg.shard) })) {
+        if (i >= seg.offset + seg.count) break;
+        if (i++ >= seg.offset) await writer.write(sample);
+      }
+      source.destroy();
+      throwIfAborted(ctx);
+      ctx.heartbeat(writer.count);
+    }
+    if (writer.count !== expected) throw new Error(`resharded ${uri}: wrote ${writer.count} samples, planned ${expected}`);
+    await writer.close();
+    await out.commit();
+  } catch (e) {
+    writer.destroy();
+    await out.abort();
+    throw e;
+  }
+  return expected;
+}
+
+/** Reshard a finished run's kept samples (sequentially here; each output shard is independent). */
+export async function reshardRun(plan: RunPlan, keptByShard: Map<string, number>, perShard: number, ctx: StageContext = NO_CONTEXT): Promise<number> {
+  const shards = plan.shards.map((s) => s.name).filter((n) => (keptByShard.get(n) ?? 0) > 0);
+  const segments = planReshard(shards, shards.map((n) => keptByShard.get(n)!), perShard);
+  for (let i = 0; i < segments.length; i++) await writeReshard(plan.runUri, i, segments[i], ctx);
+  return segments.length;
+}
