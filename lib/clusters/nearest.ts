@@ -18,7 +18,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
 import { IR_VERSION, OPSET } from '../models/tiny/onnx-builder';
-import { parseDevice, sessionOptions } from '../models/session';
+import { createSession } from '../models/session';
 import type { RuntimeOptions } from '../models/types';
 import { readFloatMatrix } from './npy';
 import type { StorageOptions } from '../storage';
@@ -39,8 +39,6 @@ export interface NearestCentroidOptions extends Pick<RuntimeOptions, 'device' | 
 export function defaultChunkRows(k: number): number {
   return Math.max(1, Math.min(1024, Math.floor(2 ** 25 / k)));
 }
-
-const CUDA_FAILURE = /cuda|execution ?provider|providers_shared|cudnn|cublas/i;
 
 export class NearestCentroid {
   private constructor(
@@ -67,25 +65,11 @@ export class NearestCentroid {
 
     const c = checkedCentroids(centroids, k, d, opts.centroidNorm ?? 'as-is', name);
     const model = buildModel(c, k, d);
-    const options = sessionOptions({
+    const session = await createSession(model, `${name} (nearest-centroid graph)`, {
       device: opts.device,
       intraOpNumThreads: opts.intraOpNumThreads,
       interOpNumThreads: opts.interOpNumThreads,
     });
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(model, options);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const device = parseDevice(opts.device);
-      if (device.kind === 'cuda' && CUDA_FAILURE.test(message)) {
-        throw new InputError(
-          'CudaUnavailable',
-          `${name}: cannot create the CUDA execution provider on cuda:${device.deviceId} (${message}); use device "cpu" otherwise.`,
-        );
-      }
-      throw new Error(`${name}: onnxruntime cannot build the nearest-centroid graph: ${message}`);
-    }
     return new NearestCentroid(session, k, d, chunkRows, name);
   }
 

@@ -36,10 +36,11 @@ const CUDA_FAILURE = /cuda|execution ?provider|providers_shared|cudnn|cublas/i;
  * when onnxruntime-node is installed with ONNXRUNTIME_NODE_INSTALL=skip) is reported as `CudaUnavailable`; a file
  * ORT cannot parse is a `BadModel`. Both are InputErrors: retrying on the same worker cannot fix them.
  */
-export async function createSession(file: string, displayName: string, opts: RuntimeOptions = {}): Promise<Session> {
+export async function createSession(file: string | Uint8Array, displayName: string, opts: RuntimeOptions = {}): Promise<Session> {
   const options = sessionOptions(opts);
   try {
-    return await ort.InferenceSession.create(file, options);
+    // A path, or the bytes of a model built in memory (e.g. lib/clusters' nearest-centroid graph).
+    return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const device = parseDevice(opts.device);

@@ -5,7 +5,8 @@
  * contiguous (input shard, offset, count) segments — so every output shard can be written independently
  * and idempotently (temp name, then commit), and a resumed run skips those already written.
  */
-import { readWebDataset, WebDatasetWriter } from '../formats/webdataset';
+import { readWebDataset } from '../formats/webdataset';
+import { writeTarAtomically } from './atomic-tar';
 import { joinUri, storageFor } from '../storage';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
@@ -56,9 +57,7 @@ export async function writeReshard(runUri: string, index: number, segments: Segm
   const uri = reshardedUri(runUri, index);
   const expected = segments.reduce((a, s) => a + s.count, 0);
   if (await storage.exists(uri)) return expected;
-  const out = await storage.openAtomicWriter(uri);
-  const writer = new WebDatasetWriter(out.stream);
-  try {
+  await writeTarAtomically(storage, uri, async (writer) => {
     for (const seg of segments) {
       let i = 0;
       const source = storage.createReadStream(layout.outputShard(seg.shard));
@@ -71,13 +70,7 @@ export async function writeReshard(runUri: string, index: number, segments: Segm
       ctx.heartbeat(writer.count);
     }
     if (writer.count !== expected) throw new Error(`resharded ${uri}: wrote ${writer.count} samples, planned ${expected}`);
-    await writer.close();
-    await out.commit();
-  } catch (e) {
-    writer.destroy();
-    await out.abort();
-    throw e;
-  }
+  });
   return expected;
 }
 

@@ -3,9 +3,9 @@
  * chosen caption, `.json` the original metadata plus provenance — streamed to a temp name and committed.
  */
 import { decodeParquetRows } from '../formats/parquet';
-import { WebDatasetWriter } from '../formats/webdataset';
 import { storageFor } from '../storage';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
+import { writeTarAtomically } from './atomic-tar';
 import { RunLayout } from './layout';
 import { shardOf, type RunPlan } from './plan';
 import { readInputSamples } from './samples';
@@ -37,10 +37,8 @@ export async function writeShard(plan: RunPlan, index: number, ctx: StageContext
   })) as unknown as DecisionRow[];
   const kept = new Map(decisions.filter((d) => d.kept).map((d) => [d.key, d]));
 
-  const out = await storage.openAtomicWriter(layout.outputShard(shard.name));
-  const writer = new WebDatasetWriter(out.stream);
   let seen = 0;
-  try {
+  const written = await writeTarAtomically(storage, layout.outputShard(shard.name), async (writer) => {
     for await (const sample of readInputSamples(shard.tar)) {
       if (++seen % 256 === 0) {
         throwIfAborted(ctx);
@@ -63,23 +61,17 @@ export async function writeShard(plan: RunPlan, index: number, ctx: StageContext
         files: {
           [sample.imageExt]: sample.image,
           txt: Buffer.from(d.caption, 'utf8'),
-          json: Buffer.from(JSON.stringify({ ...(sample.meta ?? {}), recaption: provenance }), "utf8"),
+          json: Buffer.from(JSON.stringify({ ...(sample.meta ?? {}), recaption: provenance }), 'utf8'),
         },
       });
     }
-    await writer.close();
-    await out.commit();
-  } catch (e) {
-    writer.destroy();
-    await out.abort();
-    throw e;
-  }
+  });
   return commitStage(storage, layout, 'write', {
     shard: shard.name,
     skipped: false,
     samples: seen,
-    ok: writer.count,
+    ok: written,
     failed: 0,
-    counts: { written: writer.count },
+    counts: { written },
   });
 }

@@ -8,18 +8,14 @@ import { decodeSubsetNpy } from '../../../lib/formats/subset';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
 import { RunLayout } from '../../../lib/pipeline/layout';
 import { planRun } from '../../../lib/pipeline/plan';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
-import { selectShard } from '../../../lib/pipeline/select-stage';
 import type { DecisionRow } from '../../../lib/pipeline/tables';
-import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
-import { writeShard } from '../../../lib/pipeline/write-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { startFakeGcs, type FakeGcs } from '../../helpers/fake-gcs';
 import { TINY_CAPTIONER, TINY_CLIP } from '../../helpers/paths';
+import { runAllStages } from '../../helpers/stages';
 
 let gcs: FakeGcs;
 const saved = process.env.STORAGE_EMULATOR_HOST;
@@ -55,16 +51,7 @@ it('runs every stage from gs:// input to gs:// output', async () => {
   const captioner = await loadCaptioner(TINY_CAPTIONER);
   const clip = await loadClip(TINY_CLIP);
   try {
-    for (let i = 0; i < 2; i++) {
-      await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, clip);
-    }
-    await computeThresholds(plan);
-    for (let i = 0; i < 2; i++) {
-      await selectShard(plan, i);
-      await writeShard(plan, i);
-    }
-    const summary = await finalizeRun(plan);
+    const summary = await runAllStages(plan, captioner, clip);
     // raw30-synthetic70 drops nothing but the undecodable images
     expect(summary.samples).toBe(10);
     expect(summary.kept).toBe(8);

@@ -12,19 +12,14 @@ import { decodeParquetRows } from '../../../lib/formats/parquet';
 import { decodeSubsetNpy } from '../../../lib/formats/subset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import type { Captioner, ClipScorer } from '../../../lib/models/types';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
 import { RunLayout } from '../../../lib/pipeline/layout';
 import { planRun } from '../../../lib/pipeline/plan';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
-import { selectShard } from '../../../lib/pipeline/select-stage';
 import type { DecisionRow } from '../../../lib/pipeline/tables';
-import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
-import { writeShard } from '../../../lib/pipeline/write-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { PRESET_NAMES } from '../../../lib/strategies/presets';
 import { hasPython, runPython } from '../formats/python';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+import { runAllStages } from '../../helpers/stages';
 
 let captioner: Captioner;
 let clip: ClipScorer;
@@ -58,16 +53,7 @@ it.each(PRESET_NAMES)('%s writes every output, readable by the field’s tools',
     'test',
   );
   const plan = await planRun(config);
-  for (let i = 0; i < 2; i++) {
-    await captionShard(plan, i, captioner);
-    await scoreShard(plan, i, clip);
-  }
-  await computeThresholds(plan);
-  for (let i = 0; i < 2; i++) {
-    await selectShard(plan, i);
-    await writeShard(plan, i);
-  }
-  const summary = await finalizeRun(plan);
+  const summary = await runAllStages(plan, captioner, clip);
   const layout = new RunLayout(plan.runUri);
   expect(summary.samples).toBe(16);
   const decisions = (await decodeParquetRows(await readFile(layout.decisions('00000000')))) as unknown as DecisionRow[];

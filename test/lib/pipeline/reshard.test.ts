@@ -3,18 +3,13 @@ import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
 import { RunLayout } from '../../../lib/pipeline/layout';
 import { planRun } from '../../../lib/pipeline/plan';
 import { planReshard, reshardedUri } from '../../../lib/pipeline/reshard';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
-import { selectShard } from '../../../lib/pipeline/select-stage';
-import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
-import { writeShard } from '../../../lib/pipeline/write-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+import { runAllStages } from '../../helpers/stages';
 
 it('plans contiguous segments of exactly N samples', () => {
   expect(planReshard(['a', 'c'], [3, 5], 4)).toEqual([
@@ -42,21 +37,13 @@ it('writes the kept samples into fixed-size shards, in order, bytes untouched', 
   const plan = await planRun(config);
   const captioner = await loadCaptioner(TINY_CAPTIONER);
   const clip = await loadClip(TINY_CLIP);
+  let summary: Awaited<ReturnType<typeof runAllStages>>;
   try {
-    for (let i = 0; i < 2; i++) {
-      await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, clip);
-    }
+    summary = await runAllStages(plan, captioner, clip);
   } finally {
     await captioner.release();
     await clip.release();
   }
-  await computeThresholds(plan);
-  for (let i = 0; i < 2; i++) {
-    await selectShard(plan, i);
-    await writeShard(plan, i);
-  }
-  const summary = await finalizeRun(plan);
   expect(summary.kept).toBe(14);
   expect(summary.resharded).toBe(3);
 
