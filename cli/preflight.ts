@@ -14,5 +14,9 @@ export async function preflight(config: RunConfig): Promise<{ shards: number }> 
       throw new InputError('BadModel', `models.${role}.path: ${m.path} has no config.json (expected an Optimum / transformers.js export)`);
     }
   }
+  const clusters = config.filters.imageCluster;
+  for (const [field, uri] of clusters ? Object.entries({ centroids: clusters.centroids, target: clusters.target }) : []) {
+    if (!uri.startsWith('gs://') && !existsSync(uri)) throw new InputError('MissingInput', `filters.imageCluster.${field}: ${uri} does not exist`);
+  }
   return { shards: shards.length };
 }

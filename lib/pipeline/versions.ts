@@ -1,13 +1,23 @@
 /** Versions and model-file hashes for the run manifest: what produced these outputs, exactly. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 
 function pkgVersion(name: string): string | null {
+  // `name/package.json` is hidden by some packages' exports maps: find it from the package's entry instead.
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require(`${name}/package.json`) as { version: string }).version;
+    let dir = path.dirname(require.resolve(name));
+    for (;;) {
+      const file = path.join(dir, 'package.json');
+      if (existsSync(file)) {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name) return pkg.version ?? null;
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return null;
+      dir = up;
+    }
   } catch {
     return null;
   }
@@ -15,7 +25,8 @@ function pkgVersion(name: string): string | null {
 
 export function softwareVersions(): Record<string, string | null> {
   return {
-    recaption: pkgVersion('../../package.json') ?? (require('../../package.json') as { version: string }).version,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    recaption: (require('../../package.json') as { version: string }).version,
     node: process.version,
     'onnxruntime-node': pkgVersion('onnxruntime-node'),
     sharp: pkgVersion('sharp'),
