@@ -1,18 +1,105 @@
 /** `npm run bench`: each benchmark prints throughput beside a reference measured in the same run, as ratios. */
-import { benchPreprocess } from './preprocess';
+import { benchPreprocess, formatPreprocess } from './preprocess';
+import { writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { benchCaptionTokens, type CaptionTokensResult } from './caption-tokens';
+import { benchClipScoring, type ClipScoringResult } from './clip-scoring';
 
 async function main(): Promise<void> {
-  const r = await benchPreprocess();
-  const ratio = (a: number | null, b: number | null) => (a && b ? (a / b).toFixed(2) + '×' : 'n/a');
-  const f = (v: number | null) => (v === null ? 'n/a (python3 with PIL + numpy not found)' : `${v.toFixed(1)} images/s`);
+  process.stdout.write(formatPreprocess(await benchPreprocess()) + '\n');
+}
+
+// (b) CLIP scoring overhead and (c) caption tokens/s; tiny models by default, real-size folders and a GPU by flag.
+const TINY = path.join(__dirname, '..', '.cache', 'models');
+
+interface BenchFlags {
+  only: string;
+  clip: string;
+  captioner: string;
+  device: 'cpu' | `cuda:${number}`;
+  dtype: 'fp32' | 'fp16';
+  images: number;
+  batch: number;
+  tokens: number;
+  captionBatch: number;
+  runs: number;
+  threads?: number;
+  nocache: boolean;
+  json?: string;
+}
+
+function flags(): BenchFlags {
+  const int = (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${v}`);
+    return n;
+  };
+  return new Command('bench')
+    .description('benchmarks, each as ratios against a reference measured in the same run (bench/README.md)')
+    .option('--only <list>', 'comma list of a (preprocessing), b (CLIP scoring), c (caption tokens/s)', 'a,b,c')
+    .option('--clip <dir>', 'CLIP model folder for (b)', path.join(TINY, 'tiny-clip'))
+    .option('--captioner <dir>', 'captioner folder for (c)', path.join(TINY, 'tiny-vit-gpt2'))
+    .addOption(new Option('--device <device>', 'cpu or cuda:N').default('cpu').argParser((v) => {
+      if (!/^(cpu|cuda:\d+)$/.test(v)) throw new Error(`--device must be cpu or cuda:N, got ${v}`);
+      return v;
+    }))
+    .addOption(new Option('--dtype <dtype>', 'ONNX variant').choices(['fp32', 'fp16']).default('fp32'))
+    .option('--images <n>', '(b) images in the shard', int, 256)
+    .option('--batch <n>', '(b) score batch size', int, 64)
+    .option('--tokens <n>', '(c) tokens per caption (min = max length)', int, 16)
+    .option('--caption-batch <n>', '(c) the big batch, against batch 1', int, 16)
+    .option('--runs <n>', 'timed rounds after a warm-up (medians)', int, 5)
+    .option('--threads <n>', 'ORT intra-op threads on every side (default: ORT\'s)', int)
+    .option('--no-nocache', '(c) skip the no-cache reference (slow at real size on a CPU)')
+    .option('--json <file>', 'also write the results as JSON')
+    .parse()
+    .opts<BenchFlags>();
+}
+
+function printClip(r: ClipScoringResult): void {
+  const ips = (v: number) => `${(v >= 100 ? v.toFixed(1) : v.toPrecision(3)).padStart(8)} images/s`;
+  const pct = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} %`;
   process.stdout.write(
     [
-      `decode + CLIP preprocessing, ${r.images} JPEGs (384–1024 px):`,
-      `  sharp (ours)             ${f(r.sharp_preprocess_ips)}`,
-      `  sharp decode only (ref)  ${f(r.sharp_decode_only_ips)}   ours / decode-only = ${ratio(r.sharp_preprocess_ips, r.sharp_decode_only_ips)}`,
-      `  Pillow + NumPy (ref)     ${f(r.pillow_numpy_ips)}   ours / Pillow = ${ratio(r.sharp_preprocess_ips, r.pillow_numpy_ips)} (goal ≥ 2×)`,
+      `CLIP scoring, ${r.images} images (image + raw + synthetic caption each), batch ${r.batch_size}, ${r.device} ${r.dtype}, median of ${r.runs} (${path.basename(r.model)}):`,
+      `  bare session.run (ref)   ${ips(r.bare_ips)}`,
+      `  scorer API (ours)        ${ips(r.scorer_ips)}   overhead ${pct(r.scorer_overhead_pct)} (goal ≤ 10 %)`,
+      `  score stage (ours)       ${ips(r.stage_ips)}   overhead ${pct(r.stage_overhead_pct)} (tar + decode + preprocess + parquet)`,
     ].join('\n') + '\n',
   );
 }
 
-void main();
+function printCaption(r: CaptionTokensResult): void {
+  const tps = (v: number | null) => (v === null ? '     n/a' : `${(v >= 100 ? v.toFixed(1) : v.toPrecision(3)).padStart(8)} tokens/s`);
+  const x = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}×`);
+  process.stdout.write(
+    [
+      `caption generation, ${r.batch} images × ${r.tokens} tokens, top-k 50, ${r.device} ${r.dtype}, median of ${r.runs} (${path.basename(r.model)}):`,
+      `  KV cache, batch ${String(r.batch).padEnd(3)} (ours)  ${tps(r.kv_batch_tps)}   vs no cache ${x(r.kv_over_nocache_batch)}   vs batch 1 ${x(r.batch_over_b1_kv)}`,
+      `  KV cache, batch 1   (ours)  ${tps(r.kv_b1_tps)}   vs no cache ${x(r.kv_over_nocache_b1)}`,
+      `  no cache, batch ${String(r.batch).padEnd(3)} (ref)   ${tps(r.nocache_batch_tps)}   vs batch 1 ${x(r.batch_over_b1_nocache)}`,
+      `  no cache, batch 1   (ref)   ${tps(r.nocache_b1_tps)}`,
+      ...(r.tokens_agree === null ? [] : [`  same tokens with and without the cache: ${(r.tokens_agree * 100).toFixed(0)} % of rows (warm-up)`]),
+    ].join('\n') + '\n',
+  );
+}
+
+async function run(): Promise<void> {
+  const f = flags();
+  const only = new Set(f.only.split(',').map((s) => s.trim()));
+  if (only.has('a')) await main(); // (a), the preprocessing block above
+  const common = { device: f.device, dtype: f.dtype, runs: f.runs, threads: f.threads };
+  const out: { b?: ClipScoringResult; c?: CaptionTokensResult; machine: Record<string, unknown> } = {
+    machine: { cpus: os.availableParallelism(), cpu_model: os.cpus()[0]?.model, node: process.version, argv: process.argv.slice(2) },
+  };
+  if (only.has('b')) printClip((out.b = await benchClipScoring({ dir: f.clip, images: f.images, batchSize: f.batch, ...common })));
+  if (only.has('c')) printCaption((out.c = await benchCaptionTokens({ dir: f.captioner, batch: f.captionBatch, tokens: f.tokens, noCache: !f.nocache, ...common })));
+  if (f.json) writeFileSync(f.json, JSON.stringify(out, null, 2) + '\n');
+}
+
+run().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

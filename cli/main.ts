@@ -103,6 +103,11 @@ export function buildProgram(): Command {
     .option('--cpu-concurrency <n>', 'activities at once on the CPU queue', int, 4)
     .option('--shutdown-grace <duration>', 'time running activities get on shutdown', '30s')
     .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO')
+    .option('--config <run.yaml>', "load and check this run config's models at start (repeatable); exit 2 if one is broken", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--captioner <dir>', 'load and check this captioner model folder at start')
+    .option('--clip <dir>', 'load and check this CLIP model folder at start')
+    .option('--dtype <dtype>', 'ONNX files of --captioner/--clip: fp32, fp16 (name_fp16.onnx) or quantized')
+    .option('--device <device>', "cpu or cuda:N, checked at start; wins over a run config's models.device for this worker's activities")
     .action(workerCommand);
 
   program

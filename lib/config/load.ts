@@ -51,7 +51,10 @@ export function configHash(c: RunConfig): string {
     v && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
       : v;
-  // Temporal tuning does not change outputs, so a resumed run may change it freely.
-  const { temporal: _t, ...rest } = c;
+  // Temporal tuning, the device and ORT session options do not change outputs (beyond float rounding), so a
+  // resumed run may change them freely, e.g. move to GPU workers.
+  const { temporal: _t, models, ...others } = c;
+  const { session: _s, device: _d, ...modelFiles } = models;
+  const rest = { ...others, models: modelFiles };
   return createHash('sha256').update(JSON.stringify(canonical(rest))).digest('hex').slice(0, 16);
 }

@@ -39,6 +39,23 @@ export const modelSchema = z
   })
   .strict();
 
+/** ONNX Runtime session options for every model of a run. None of them changes outputs beyond float rounding. */
+export const sessionSchema = z
+  .object({
+    /** Threads inside one operator (ORT default: one per physical core). */
+    intraOpNumThreads: z.number().int().positive().optional(),
+    /** Threads across independent operators (only used by parallel execution). */
+    interOpNumThreads: z.number().int().positive().optional(),
+    graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+    /**
+     * Local folder on the worker for optimised graphs: the first load saves ORT's optimised model there, later
+     * loads (any run, any worker process on that machine) reuse it. Keyed by model bytes, ORT version, device and
+     * level, so a changed model never takes a stale file.
+     */
+    optimizedModelCache: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     run: z
@@ -78,15 +95,28 @@ export const configSchema = z
       .strict(),
     models: z
       .object({
-        captioner: modelSchema,
+        captioner: modelSchema.extend({
+          /** Florence-2: the captioning task (`<CAPTION>`, `<DETAILED_CAPTION>`, `<MORE_DETAILED_CAPTION>`). */
+          taskPrompt: z.string().min(1).optional(),
+          /** BLIP-2-style prefix LMs: text the caption continues (e.g. "a photo of"); the caption excludes it. */
+          textPrompt: z.string().min(1).optional(),
+        }),
         clip: modelSchema,
+        /** Where models run. A worker started with `--device` overrides it for the activities it runs. */
         device: z
           .string()
           .regex(/^(cpu|cuda:\d+)$/, 'must be "cpu" or "cuda:N"')
           .default('cpu'),
+        session: sessionSchema.prefault({}),
+        /** Deprecated alias of session.intraOpNumThreads (moved there when parsed). */
         intraOpNumThreads: z.number().int().positive().optional(),
       })
-      .strict(),
+      .strict()
+      .refine((m) => m.intraOpNumThreads === undefined || m.session.intraOpNumThreads === undefined || m.intraOpNumThreads === m.session.intraOpNumThreads, {
+        message: 'deprecated alias of session.intraOpNumThreads, and the two disagree: keep session.intraOpNumThreads only',
+        path: ['intraOpNumThreads'],
+      })
+      .transform(({ intraOpNumThreads, ...m }) => ({ ...m, session: { ...m.session, intraOpNumThreads: m.session.intraOpNumThreads ?? intraOpNumThreads } })),
     caption: z
       .object({
         topK: z.number().int().positive().default(50),
@@ -95,6 +125,10 @@ export const configSchema = z
         maxLength: z.number().int().positive().default(40),
         repetitionPenalty: z.number().positive().default(1),
         batchSize: z.number().int().positive().default(16),
+        /** Captions sampled per image (each with its own seed); candidate 0 is what a one-candidate run writes. */
+        candidates: z.number().int().min(1).max(64).default(1),
+        /** With several candidates: `clip` keeps the one with the highest CLIP score (best-of-N), `first` keeps candidate 0. */
+        pick: z.enum(['clip', 'first']).default('clip'),
       })
       .strict()
       .refine((c) => c.minLength <= c.maxLength, { message: 'minLength must be <= maxLength', path: ['minLength'] })

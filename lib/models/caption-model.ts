@@ -3,8 +3,9 @@
  * ONNX graphs and cache layout; the loop only feeds token ids and reads next-token logits.
  *
  * - vision-encoder-decoder: encoder once, then decoder_model_merged with past_key_values (implemented).
- * - florence2: vision_encoder + embed_tokens(task prompt) -> encoder_model -> decoder_model_merged; the same
- *   DecodeState shape with the task prompt as `promptIds` (to add).
+ * - florence2: vision_encoder + embed_tokens(task prompt) -> encoder_model once, then embed_tokens +
+ *   decoder_model_merged per step with self- and cross-attention caches (implemented). The task prompt is
+ *   encoder-side; `promptIds` are the decoder start ids.
  * - prefix-LM (BLIP-2 style): image -> LM input embeddings fed as the first step of a decoder-only LM with past
  *   KV; `begin` runs the image side and the prefix prefill (to add).
  */

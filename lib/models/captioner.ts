@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { InputError } from '../errors';
 import type { CaptionModel } from './caption-model';
+import { loadFlorence2 } from './families/florence2';
+import { loadPrefixLm } from './families/prefix-lm';
 import { loadVisionEncoderDecoder } from './families/vision-encoder-decoder';
 import { generateTokens } from './generation';
 import { ModelFolder } from './model-folder';
@@ -15,13 +17,19 @@ import type { CaptionOptions, Captioner, PixelTensor, RuntimeOptions } from './t
 export interface LoadCaptionerOptions extends RuntimeOptions, DecodeOptions {
   /** Largest number of images decoded together (default 64); bigger inputs are split, with identical results. */
   maxBatchSize?: number;
+  /** Florence-2 task token: `<CAPTION>` (default), `<DETAILED_CAPTION>` or `<MORE_DETAILED_CAPTION>`; others refused. */
+  taskPrompt?: string;
+  /** BLIP-2 (prefix-LM) text prompt the caption continues, e.g. "a photo of"; the caption excludes it. Default: none. */
+  textPrompt?: string;
 }
 
 type FamilyLoader = (folder: ModelFolder, tokenizer: TextTokenizer, opts: LoadCaptionerOptions) => Promise<CaptionModel>;
 
-/** Supported families by config.json model_type. florence2 and a BLIP-2-style prefix-LM plug in here. */
+/** Supported families by config.json model_type. */
 const FAMILIES: Record<string, FamilyLoader> = {
   'vision-encoder-decoder': loadVisionEncoderDecoder,
+  florence2: loadFlorence2,
+  'blip-2': loadPrefixLm,
 };
 
 /** Loads the family-level model (tokenizer, sessions, decoding state): the captioner's building block. */
@@ -31,6 +39,13 @@ export async function loadCaptionModel(dir: string, opts: LoadCaptionerOptions =
   const loader = FAMILIES[model_type];
   if (!loader) {
     throw new InputError('BadModel', `${folder.display('config.json')}: model_type "${model_type}" is not supported for captioning (supported: ${Object.keys(FAMILIES).join(', ')})`);
+  }
+  // A prompt the family cannot use would be silently ignored: refuse it instead.
+  if (opts.taskPrompt !== undefined && model_type !== 'florence2') {
+    throw new InputError('InvalidConfig', `taskPrompt is for Florence-2 captioners; ${folder.display('config.json')} is model_type "${model_type}"`);
+  }
+  if (opts.textPrompt !== undefined && model_type !== 'blip-2') {
+    throw new InputError('InvalidConfig', `textPrompt is for BLIP-2-style (prefix-LM) captioners; ${folder.display('config.json')} is model_type "${model_type}"`);
   }
   const tokenizer = await TextTokenizer.load(folder);
   return loader(folder, tokenizer, opts);

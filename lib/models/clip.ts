@@ -1,15 +1,18 @@
 /**
- * CLIP-style dual encoder (split export: onnx/vision_model.onnx + onnx/text_model.onnx) behind the ClipScorer
- * contract. Embeddings are L2-normalised here, so a dot product is the cosine the paper's scores use.
+ * CLIP-style dual encoder behind the ClipScorer contract, from either public export layout: split
+ * (onnx/vision_model.onnx + onnx/text_model.onnx) or joint (onnx/model.onnx, cut into its two towers at load by
+ * clip-joint.ts). Embeddings are L2-normalised here, so a dot product is the cosine the paper's scores use.
  */
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../errors';
-import { FLOAT_TYPES, ModelFolder, staticDim, type LoadedSession, type SessionSignature } from './model-folder';
-import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
-import { floatInputType, floatTensor, int64Tensor, readFloats, runSession } from './session';
+import { loadJointParts } from './clip-joint';
+import { FLOAT_TYPES, ModelFolder, onnxFileName, staticDim, type LoadedSession, type SessionSignature, type TensorSpec } from './model-folder';
+import { checkPixelBatch, loadImageProcessor, outputSize, preprocessImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
+import { batchFloatTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession } from './session';
 import { l2NormalizeInPlace } from './similarity';
 import { TextTokenizer } from './tokenizer';
+import { checkTokenizerFits } from './tokenizer-check';
 import type { ClipScorer, PixelTensor, RuntimeOptions } from './types';
 
 export interface LoadClipOptions extends RuntimeOptions, DecodeOptions {
@@ -20,59 +23,111 @@ export interface LoadClipOptions extends RuntimeOptions, DecodeOptions {
 const clipConfigSchema = z.object({
   model_type: z.string(),
   projection_dim: z.number().int().positive().optional(),
-  text_config: z.object({ max_position_embeddings: z.number().int().positive().optional(), hidden_size: z.number().int().positive().optional() }).optional(),
+  text_config: z.object({ max_position_embeddings: z.number().int().positive().optional(), hidden_size: z.number().int().positive().optional(), vocab_size: z.number().int().positive().optional() }).optional(),
 });
 
-/** Output names per family: CLIP exports project (`*_embeds`), SigLIP exports pool (`pooler_output`). */
-const FAMILY_OUTPUTS: Record<string, { image: string; text: string }> = {
-  clip: { image: 'image_embeds', text: 'text_embeds' },
-  siglip: { image: 'pooler_output', text: 'pooler_output' },
+interface Family {
+  /** embedding outputs of the split towers: CLIP exports project (`*_embeds`), SigLIP's pool (`pooler_output`) */
+  split: { image: string; text: string };
+  /**
+   * Text context when config.json omits text_config.max_position_embeddings (HF drops values equal to the
+   * class default: CLIPTextConfig 77, SiglipTextConfig 64).
+   */
+  context: number;
+  /** SigLIP was trained on texts padded to the full context (its processor pads to max_length) and has no mask. */
+  padToContext: boolean;
+}
+
+const FAMILIES: Record<string, Family> = {
+  clip: { split: { image: 'image_embeds', text: 'text_embeds' }, context: 77, padToContext: false },
+  siglip: { split: { image: 'pooler_output', text: 'pooler_output' }, context: 64, padToContext: true },
 };
+
+/** The joint export's outputs are the same for both families (Optimum CLIPOnnxConfig / SiglipOnnxConfig). */
+const JOINT_OUTPUTS = { image: 'image_embeds', text: 'text_embeds' };
+
+type Layout = 'split' | 'joint';
+
+/** Split when both tower files exist (cheaper to load), else joint; neither is a BadModel naming what is expected. */
+async function pickLayout(folder: ModelFolder): Promise<Layout> {
+  const split = [onnxFileName('vision_model', folder.dtype), onnxFileName('text_model', folder.dtype)];
+  const joint = onnxFileName('model', folder.dtype);
+  const present = await Promise.all(split.map((f) => folder.exists(f)));
+  if (present.every(Boolean)) return 'split';
+  if (await folder.exists(joint)) return 'joint';
+  // One tower file alone: the split path's error names the missing one.
+  if (present.some(Boolean)) return 'split';
+  throw new InputError('BadModel', `${folder.dir}: no dual-encoder ONNX graphs for dtype ${folder.dtype}: expected ${split.join(' + ')} (split export) or ${joint} (joint export)`);
+}
 
 export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise<ClipScorer> {
   const folder = await ModelFolder.open(dir, opts.dtype);
   const config = await folder.readJson('config.json', clipConfigSchema);
-  const outputs = FAMILY_OUTPUTS[config.model_type];
-  if (!outputs) {
-    throw new InputError('BadModel', `${folder.display('config.json')}: model_type "${config.model_type}" is not a supported dual encoder (${Object.keys(FAMILY_OUTPUTS).join(', ')})`);
+  const family = FAMILIES[config.model_type];
+  if (!family) {
+    throw new InputError('BadModel', `${folder.display('config.json')}: model_type "${config.model_type}" is not a supported dual encoder (${Object.keys(FAMILIES).join(', ')})`);
   }
   const spec = await loadImageProcessor(folder);
   const size = outputSize(spec);
   if (!size) throw new InputError('BadModel', `${folder.display('preprocessor_config.json')}: must produce a fixed image size (crop_size or an exact size)`);
   const tokenizer = await TextTokenizer.load(folder);
-  const maxTextLength = config.text_config?.max_position_embeddings ?? 77;
-  const projection = config.projection_dim;
-
+  const maxTextLength = config.text_config?.max_position_embeddings ?? family.context;
+  checkTokenizerFits(tokenizer, { vocab: [[config.text_config?.vocab_size, `${folder.display('config.json')} text_config.vocab_size`]], positions: [maxTextLength, `${folder.display('config.json')} text_config.max_position_embeddings`] }, folder.display('tokenizer.json'));
+  const layout = await pickLayout(folder);
+  const outputs = layout === 'split' ? family.split : JOINT_OUTPUTS;
+  // CLIP projects both towers to projection_dim; SigLIP has no projection_dim (its width is the hidden size).
+  const embedDims = config.model_type === 'clip' && config.projection_dim ? { dims: { 1: config.projection_dim } } : {};
+  const embedding = (name: string): TensorSpec => ({ name, types: FLOAT_TYPES, rank: 2, ...embedDims });
   const visionSig: SessionSignature = {
     inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: size[0], 3: size[1] } }],
-    outputs: [{ name: outputs.image, types: FLOAT_TYPES, rank: 2, ...(projection && config.model_type === 'clip' ? { dims: { 1: projection } } : {}) }],
+    outputs: [embedding(outputs.image)],
   };
   const textSig: SessionSignature = {
     inputs: [
       { name: 'input_ids', types: ['int64'], rank: 2 },
       { name: 'attention_mask', types: ['int64'], rank: 2, optional: true },
     ],
-    outputs: [{ name: outputs.text, types: FLOAT_TYPES, rank: 2, ...(projection && config.model_type === 'clip' ? { dims: { 1: projection } } : {}) }],
+    outputs: [embedding(outputs.text)],
   };
-  const vision = await folder.session('vision_model', visionSig, opts);
-  let text: LoadedSession;
+  const [vision, text] = layout === 'split' ? await loadSplit(folder, visionSig, textSig, opts) : await loadJoint(folder, visionSig, textSig, opts);
+  const scorer = new OnnxClipScorer(folder.dir, vision, text, tokenizer, spec, outputs, {
+    maxBatchSize: opts.maxBatchSize ?? 64,
+    maxTextLength,
+    padTo: family.padToContext ? maxTextLength : undefined,
+    size,
+    decode: { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler },
+  });
+  const declared = staticDim(vision.session, outputs.image, 'output', 1) ?? (config.model_type === 'clip' ? config.projection_dim : undefined);
   try {
-    text = await folder.session('text_model', textSig, opts);
+    await scorer.init(declared);
+  } catch (err) {
+    await scorer.release();
+    throw err;
+  }
+  return scorer;
+}
+
+async function loadSplit(folder: ModelFolder, visionSig: SessionSignature, textSig: SessionSignature, opts: RuntimeOptions): Promise<[LoadedSession, LoadedSession]> {
+  const vision = await folder.session('vision_model', visionSig, opts);
+  try {
+    return [vision, await folder.session('text_model', textSig, opts)];
   } catch (err) {
     await vision.session.release();
     throw err;
   }
-  const scorer = new OnnxClipScorer(folder.dir, vision, text, tokenizer, spec, outputs, {
-    maxBatchSize: opts.maxBatchSize ?? 64,
-    maxTextLength,
-    // SigLIP was trained on texts padded to the full context and has no attention mask.
-    padTo: config.model_type === 'siglip' ? maxTextLength : undefined,
-    size,
-    decode: { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler },
-  });
-  const declared = staticDim(vision.session, outputs.image, 'output', 1) ?? (config.model_type === 'clip' ? projection : undefined);
-  await scorer.init(declared);
-  return scorer;
+}
+
+async function loadJoint(folder: ModelFolder, visionSig: SessionSignature, textSig: SessionSignature, opts: RuntimeOptions): Promise<[LoadedSession, LoadedSession]> {
+  const file = folder.display(onnxFileName('model', folder.dtype));
+  const [vision, text] = await loadJointParts(
+    file,
+    [
+      { output: visionSig.outputs[0]!.name, signature: visionSig },
+      { output: textSig.outputs[0]!.name, signature: textSig },
+    ],
+    opts,
+  );
+  return [vision!, text!];
 }
 
 interface ScorerSettings {
@@ -112,11 +167,12 @@ class OnnxClipScorer implements ClipScorer {
   async embedImages(pixels: PixelTensor[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     for (let i = 0; i < pixels.length; i += this.settings.maxBatchSize) {
-      const batch = stackPixels(pixels.slice(i, i + this.settings.maxBatchSize), this.settings.size);
+      const group = pixels.slice(i, i + this.settings.maxBatchSize);
+      const dims = checkPixelBatch(group, this.settings.size);
       const { session, file } = this.vision;
-      const feeds = { pixel_values: floatTensor(floatInputType(session, 'pixel_values'), batch.data, batch.dims) };
+      const feeds = { pixel_values: batchFloatTensor(floatInputType(session, 'pixel_values'), group.map((p) => p.data), dims) };
       const result = await runSession(session, file, feeds);
-      out.push(...this.rows(result[this.outputs.image], batch.dims[0], file));
+      out.push(...this.rows(result[this.outputs.image], group.length, file));
     }
     return out;
   }

@@ -72,9 +72,16 @@ export class ModelFolder {
 
   /**
    * Creates a session for `onnx/<name>[suffix].onnx` and validates its signature; a function signature is built
-   * from the session (e.g. to count the past_key_values inputs of a decoder).
+   * from the session (e.g. to count the past_key_values inputs of a decoder). `verify` runs after the signature
+   * check for what only the session can tell (e.g. the logits width against the tokenizer); whatever throws, the
+   * session is released.
    */
-  async session(name: string, signature: SessionSignature | ((session: Session, file: string) => SessionSignature), opts: RuntimeOptions): Promise<LoadedSession> {
+  async session(
+    name: string,
+    signature: SessionSignature | ((session: Session, file: string) => SessionSignature),
+    opts: RuntimeOptions,
+    verify?: (session: Session, file: string) => void,
+  ): Promise<LoadedSession> {
     const rel = onnxFileName(name, this.dtype);
     const file = path.join(this.dir, rel);
     if (!(await this.exists(rel))) {
@@ -83,6 +90,7 @@ export class ModelFolder {
     const session = await createSession(file, file, opts);
     try {
       validateSession(session, file, typeof signature === 'function' ? signature(session, file) : signature);
+      verify?.(session, file);
     } catch (err) {
       await session.release();
       throw err;

@@ -1,23 +1,32 @@
 /**
  * Image decoding (sharp) and model preprocessing, following a folder's preprocessor_config.json the way the
- * PIL-based references (OpenAI CLIP / open_clip, HF image processors) do it:
- *   decode -> RGB (alpha dropped, not composited; embedded ICC profile and EXIF orientation ignored, as PIL does)
- *   -> resize with Pillow's exact resampling (resample.ts; CLIP: shortest side to N, long side int(N*long/short);
- *      ViT/SigLIP: exact size)
- *   -> center crop with offsets round((H-h)/2) (Python round: half to even), zero padding if smaller
- *   -> rescale (1/255) -> normalise (mean/std) -> CHW float32.
+ * PIL-based reference pipelines do it. Which reference a config stands for is read from its processor class
+ * (referenceFor):
+ *   openai_clip  (CLIP processors) OpenAI CLIP's transform, which open_clip repeats, the one CLIP scores are
+ *                computed with: no EXIF rotation; resize in the decoded image's own mode (alpha premultiplied, CMYK
+ *                as CMYK, palette images with NEAREST), shortest side to N, long side int(N*long/short); center crop
+ *                at round((H-h)/2) (Python round: half to even); then RGB (alpha dropped, CMYK converted naively).
+ *   transformers (all others: BLIP, ViT, SigLIP...) transformers' image processors on what a pipeline's load_image
+ *                gives them: EXIF rotation applied, RGB first (alpha dropped, not composited), then resize (exact
+ *                size or shortest edge), center crop at floor((H-h)/2).
+ * Then rescale (1/255) and normalise (mean/std) in float32 into CHW float32. Embedded ICC profiles are ignored,
+ * as PIL does. test/lib/models/preprocess-parity.test.ts measures both resamplers against Pillow.
  */
-import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 import { z } from 'zod';
 import { InputError, SampleError } from '../errors';
 import type { ModelFolder } from './model-folder';
-import { PIL_FILTERS, resampleLikePil, type PilFilter } from './resample';
+import { cmykToRgbLikePil, PIL_FILTERS, premultiplyLikePil, resampleLikePil, unpremultiplyLikePil, type PilFilter } from './resample';
 import type { PixelTensor } from './types';
 
 /** PIL's DecompressionBombError threshold (2 x Image.MAX_IMAGE_PIXELS). */
 export const DEFAULT_MAX_PIXELS = 2 * 89_478_485;
 
+/** Whose preprocessing a spec reproduces (see the header comment). */
+export type PreprocessReference = 'openai_clip' | 'transformers';
+
 export interface ImageProcessorSpec {
+  reference: PreprocessReference;
   resize?: { mode: 'shortest_edge'; size: number } | { mode: 'exact'; height: number; width: number };
   /** Pillow resampling filter (preprocessor_config.json `resample`) */
   filter: PilFilter;
@@ -53,16 +62,25 @@ export type PreprocessorConfig = z.infer<typeof preprocessorConfigSchema>;
 
 const toTriple = (v: number | number[]): [number, number, number] => (typeof v === 'number' ? [v, v, v] : [v[0]!, v[1]!, v[2]!]);
 
+/**
+ * The reference a config stands for: CLIP processors (CLIPImageProcessor, CLIPFeatureExtractor, ChineseCLIP...)
+ * mean OpenAI CLIP's own transform, not transformers' CLIPImageProcessor, which differs from it in crop rounding and
+ * in converting to RGB before resizing; every other processor means transformers'.
+ */
+export function referenceFor(config: PreprocessorConfig): PreprocessReference {
+  return /clip/i.test(config.image_processor_type ?? config.feature_extractor_type ?? '') ? 'openai_clip' : 'transformers';
+}
+
 /** Turns a preprocessor_config.json into an explicit spec; `file` names the config in errors. */
 export function parseImageProcessor(config: PreprocessorConfig, file: string): ImageProcessorSpec {
-  const type = config.image_processor_type ?? config.feature_extractor_type ?? '';
-  const clipLike = /clip/i.test(type);
+  const reference = referenceFor(config);
+  const clipLike = reference === 'openai_clip';
   const bad = (msg: string): never => {
     throw new InputError('BadModel', `${file}: ${msg}`);
   };
   const resample = config.resample ?? (clipLike ? 3 : 2);
   const filter = PIL_FILTERS[resample] ?? bad(`resample ${resample} is not a PIL resampling filter (0..5)`);
-  const spec: ImageProcessorSpec = { filter };
+  const spec: ImageProcessorSpec = { reference, filter };
 
   if (config.do_resize ?? true) {
     const size = config.size ?? bad('do_resize is set but size is missing');
@@ -119,9 +137,13 @@ export function shortestEdgeSize(width: number, height: number, size: number): {
   return { width: Math.floor((size * width) / height), height: size };
 }
 
-/** torchvision CenterCrop offset: round((size - crop) / 2); negative means zero padding. */
-export function centerCropOffset(size: number, crop: number): number {
-  return pyRound((size - crop) / 2);
+/**
+ * Center-crop offset along one axis; negative means zero padding. torchvision (openai_clip): round((size - crop) / 2),
+ * or when smaller, padding floor((crop - size) / 2) in front. transformers: floor((size - crop) / 2) either way.
+ */
+export function centerCropOffset(size: number, crop: number, reference: PreprocessReference = 'openai_clip'): number {
+  if (reference === 'transformers') return Math.floor((size - crop) / 2);
+  return size < crop ? -Math.floor((crop - size) / 2) : pyRound((size - crop) / 2);
 }
 
 export interface DecodeOptions {
@@ -133,9 +155,9 @@ export interface DecodeOptions {
    */
   failOn?: 'none' | 'truncated' | 'error' | 'warning';
   /**
-   * Who resizes. 'sharp' (default): libvips in its thread pool, streaming, fast — within a few levels of
-   * Pillow when shrinking, further off when enlarging small images. 'pillow': the exact TypeScript port of
-   * Pillow's resampler (bit-exact with Pillow 10.4), single-threaded JS, several times slower.
+   * Who resizes. 'sharp' (default): libvips shrinks, in its thread pool, streaming — within a few levels of
+   * Pillow; images that grow take the exact port. 'pillow': the exact TypeScript port of Pillow's resampler for
+   * every image (bit-exact with Pillow 13), single-threaded JS, several times slower on large images.
    */
   resampler?: 'sharp' | 'pillow';
 }
@@ -152,8 +174,24 @@ interface RawRgb {
   height: number;
 }
 
-/** Header check shared by both decode paths: sharp input options and the image size, or a SampleError. */
-async function probe(image: Buffer, opts: DecodeOptions): Promise<{ input: SharpOptions; width: number; height: number; hasAlpha: boolean }> {
+/** How the reference's resize sees the decoded image (PIL's mode, roughly). */
+type SourceKind = 'plain' | 'alpha' | 'palette' | 'cmyk';
+
+interface Source {
+  input: SharpOptions;
+  /** apply the EXIF orientation (transformers' load_image does, OpenAI CLIP does not) */
+  orient: boolean;
+  /** size as the reference sees it, after orientation */
+  width: number;
+  height: number;
+  kind: SourceKind;
+  hasAlpha: boolean;
+  /** 16 bits per sample: PIL keeps the high byte before resizing, libvips would resize in 16 bits */
+  sixteenBit: boolean;
+}
+
+/** Header check shared by both decode paths: sharp input options, size and kind of the image, or a SampleError. */
+async function probe(image: Buffer, opts: DecodeOptions, orient: boolean): Promise<Source> {
   if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
@@ -167,57 +205,83 @@ async function probe(image: Buffer, opts: DecodeOptions): Promise<{ input: Sharp
   const { width, height } = meta;
   if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
   if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
-  return { input, width, height, hasAlpha: !!meta.hasAlpha };
+  const swap = orient && (meta.orientation ?? 1) >= 5; // orientations 5-8 transpose the image
+  // Pillow opens palette images (and 1-bit ones) as "P" / "1", which it resizes with NEAREST whatever the filter.
+  const kind: SourceKind = meta.space === 'cmyk' ? 'cmyk' : meta.isPalette || meta.bitsPerSample === 1 ? 'palette' : meta.hasAlpha ? 'alpha' : 'plain';
+  return { input, orient, width: swap ? height : width, height: swap ? width : height, kind, hasAlpha: !!meta.hasAlpha, sixteenBit: meta.depth === 'ushort' };
 }
 
-/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
-export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}): Promise<RawRgb> {
-  const { input } = await probe(image, opts);
+function decoder(image: Buffer, src: Source): Sharp {
+  const s = sharp(image, src.input);
+  return src.orient ? s.rotate() : s;
+}
+
+async function raw(pipeline: Sharp, channels: number): Promise<RawRgb> {
+  const out = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  if (out.info.channels !== channels || out.data.length !== out.info.width * out.info.height * channels) {
+    throw new Error(`unexpected decoded layout: ${out.info.channels} channels, ${out.data.length} bytes for ${out.info.width}x${out.info.height}`);
+  }
+  return { data: out.data, width: out.info.width, height: out.info.height };
+}
+
+/** Full-size decode: RGB like PIL's convert('RGB'), or the image's RGBA / CMYK samples. */
+async function decodeFull(image: Buffer, src: Source, layout: 'rgb' | 'rgba' | 'cmyk'): Promise<RawRgb> {
   try {
-    // No rotate(): sharp would apply EXIF orientation, PIL does not. removeAlpha drops alpha without compositing.
-    const out = await sharp(image, input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3 || out.data.length !== out.info.width * out.info.height * 3) {
-      throw new Error(`unexpected decoded layout: ${out.info.channels} channels, ${out.data.length} bytes for ${out.info.width}x${out.info.height}`);
+    if (layout === 'rgba') return await raw(decoder(image, src).ensureAlpha().toColourspace('srgb'), 4);
+    if (src.kind === 'cmyk') {
+      // The CMYK samples themselves: libvips would convert through an ICC profile, PIL converts naively.
+      const cmyk = await raw(decoder(image, src).pipelineColourspace('cmyk').toColourspace('cmyk'), 4);
+      return layout === 'cmyk' ? cmyk : { ...cmyk, data: cmykToRgbLikePil(cmyk.data) };
     }
-    return { data: out.data, width: out.info.width, height: out.info.height };
+    return await raw(decoder(image, src).removeAlpha().toColourspace('srgb'), 3);
   } catch (err) {
     throw decodeError(err);
   }
 }
 
-/** Resizes decoded RGB per the spec with Pillow's resampling. */
-export function resizeRgb(rgb: RawRgb, spec: ImageProcessorSpec): RawRgb {
-  let target: { width: number; height: number } | undefined;
-  if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(rgb.width, rgb.height, spec.resize.size);
-  else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
-  if (!target) return rgb;
-  return { data: resampleLikePil(rgb.data, rgb.width, rgb.height, target.width, target.height, spec.filter), ...target };
+/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
+export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}, orient = false): Promise<RawRgb> {
+  return decodeFull(image, await probe(image, opts, orient), 'rgb');
 }
 
-/** Center crop (zero padded when smaller), rescale and normalise an RGB HWC buffer into CHW float32. */
-export function toPixelTensor(rgb: RawRgb, spec: ImageProcessorSpec): PixelTensor {
-  const outH = spec.crop?.height ?? rgb.height;
-  const outW = spec.crop?.width ?? rgb.width;
-  const top = spec.crop ? centerCropOffset(rgb.height, outH) : 0;
-  const left = spec.crop ? centerCropOffset(rgb.width, outW) : 0;
-  const plane = outH * outW;
-  const data = new Float32Array(3 * plane);
-  const scale = spec.rescale ?? 1;
-  const mean = spec.normalize?.mean ?? [0, 0, 0];
-  const std = spec.normalize?.std ?? [1, 1, 1];
-  for (let c = 0; c < 3; c++) {
-    const m = mean[c]!;
-    const s = std[c]!;
-    for (let y = 0; y < outH; y++) {
-      const sy = y + top;
-      for (let x = 0; x < outW; x++) {
-        const sx = x + left;
-        const v = sy >= 0 && sy < rgb.height && sx >= 0 && sx < rgb.width ? rgb.data[(sy * rgb.width + sx) * 3 + c]! : 0;
-        data[c * plane + y * outW + x] = (v * scale - m) / s;
-      }
-    }
+function targetSize(width: number, height: number, spec: ImageProcessorSpec): { width: number; height: number } | undefined {
+  if (spec.resize?.mode === 'shortest_edge') return shortestEdgeSize(width, height, spec.resize.size);
+  if (spec.resize?.mode === 'exact') return { width: spec.resize.width, height: spec.resize.height };
+  return undefined;
+}
+
+/** Resizes decoded RGB per the spec with Pillow's resampling. */
+export function resizeRgb(rgb: RawRgb, spec: ImageProcessorSpec, filter: PilFilter = spec.filter): RawRgb {
+  const target = targetSize(rgb.width, rgb.height, spec);
+  if (!target) return rgb;
+  return { data: resampleLikePil(rgb.data, rgb.width, rgb.height, target.width, target.height, filter), ...target };
+}
+
+const dropAlpha = (rgba: Uint8Array): Uint8Array => {
+  const out = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, o = 0; i < rgba.length; i += 4, o += 3) {
+    out[o] = rgba[i]!;
+    out[o + 1] = rgba[i + 1]!;
+    out[o + 2] = rgba[i + 2]!;
   }
-  return { data, dims: [3, outH, outW] };
+  return out;
+};
+
+/** The Pillow-exact path: full-size decode, then Pillow's resize in the mode the reference resizes in. */
+async function resizedWithPillow(image: Buffer, spec: ImageProcessorSpec, src: Source): Promise<RawRgb> {
+  if (spec.reference === 'transformers') return resizeRgb(await decodeFull(image, src, 'rgb'), spec);
+  if (src.kind === 'palette') return resizeRgb(await decodeFull(image, src, 'rgb'), spec, 'nearest');
+  const target = targetSize(src.width, src.height, spec);
+  if (src.kind === 'plain' || !target || (target.width === src.width && target.height === src.height)) {
+    return resizeRgb(await decodeFull(image, src, 'rgb'), spec);
+  }
+  // RGBA (premultiplied unless NEAREST, as PIL) or CMYK: 4 channels through the resampler, then to RGB.
+  const full = await decodeFull(image, src, src.kind === 'cmyk' ? 'cmyk' : 'rgba');
+  const premultiply = src.kind === 'alpha' && spec.filter !== 'nearest';
+  if (premultiply) premultiplyLikePil(full.data);
+  const out = resampleLikePil(full.data, full.width, full.height, target.width, target.height, spec.filter, 4);
+  if (premultiply) unpremultiplyLikePil(out);
+  return { data: src.kind === 'cmyk' ? cmykToRgbLikePil(out) : dropAlpha(out), ...target };
 }
 
 const SHARP_KERNELS: Partial<Record<PilFilter, 'nearest' | 'linear' | 'cubic' | 'lanczos3'>> = {
@@ -227,44 +291,129 @@ const SHARP_KERNELS: Partial<Record<PilFilter, 'nearest' | 'linear' | 'cubic' | 
   lanczos: 'lanczos3',
 };
 
-/** Decode + resize in one libvips pipeline (never materialises the full-size image in JS). */
-async function decodeResizedWithSharp(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions, kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3'): Promise<RawRgb> {
-  const { input, width, height, hasAlpha } = await probe(image, opts);
-  let target: { width: number; height: number } | undefined;
-  if (spec.resize?.mode === 'shortest_edge') target = shortestEdgeSize(width, height, spec.resize.size);
-  else if (spec.resize?.mode === 'exact') target = { width: spec.resize.width, height: spec.resize.height };
+/**
+ * The sharp path: decode + shrink (+ crop) in one libvips pipeline, which never materialises the full-size image in
+ * JS and computes only the cropped part of the resize. libvips matches Pillow within a few levels when shrinking but
+ * not when enlarging (it interpolates instead of filtering), so images that grow on either axis, which are small,
+ * take the Pillow-exact path; so do, for openai_clip, palette images (Pillow resizes them with NEAREST: exact and
+ * cheap) and images with alpha (Pillow resizes them premultiplied in 8 bits, libvips in floats: where alpha is low,
+ * un-premultiplying turns that into tens of levels).
+ * Images whose reference converts first in a way libvips cannot (alpha dropped before the resize, CMYK converted
+ * naively, 16 bits cut to 8) get a full-size RGB pass before the resize.
+ */
+async function resizedWithSharp(image: Buffer, spec: ImageProcessorSpec, src: Source, kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3'): Promise<RawRgb> {
+  const target = targetSize(src.width, src.height, spec);
+  const enlarges = target !== undefined && (target.width > src.width || target.height > src.height);
+  const pillowMode = spec.reference === 'openai_clip' && (src.kind === 'palette' || src.kind === 'alpha');
+  if (enlarges || pillowMode) return resizedWithPillow(image, spec, src);
+  const size = target ?? { width: src.width, height: src.height };
+  let pipeline: Sharp;
+  if (src.sixteenBit || (spec.reference === 'transformers' && (src.hasAlpha || src.kind === 'cmyk'))) {
+    const rgb = await decodeFull(image, src, 'rgb');
+    pipeline = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
+  } else {
+    // openai_clip resizes CMYK as CMYK, which libvips can do too.
+    pipeline = decoder(image, src);
+    if (src.kind === 'cmyk') pipeline = pipeline.pipelineColourspace('cmyk');
+  }
   try {
-    // No rotate(): PIL does not apply EXIF orientation. fastShrinkOnLoad off: JPEG shrink-on-load changes pixels.
-    let pipeline = sharp(image, input).removeAlpha().toColourspace('srgb');
-    if (hasAlpha) {
-      // libvips resizes before removeAlpha and premultiplies, which would darken transparent pixels; PIL's
-      // convert('RGB') drops alpha first. So drop it in a pass of its own (rare: alpha is PNG/WebP only).
-      const rgb = await pipeline.raw().toBuffer({ resolveWithObject: true });
-      pipeline = sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: 3 } });
+    if (size.width !== src.width || size.height !== src.height) {
+      // fastShrinkOnLoad off: JPEG shrink-on-load (DCT scaling) changes pixels; sharp then still uses it, but only
+      // for JPEGs shrunk 4x or more, leaving at least 2x to the kernel.
+      pipeline = pipeline.resize(size.width, size.height, { kernel, fit: 'fill', fastShrinkOnLoad: false });
     }
-    if (target && (target.width !== width || target.height !== height)) {
-      pipeline = pipeline.resize(target.width, target.height, { kernel, fit: 'fill', fastShrinkOnLoad: false });
+    if (spec.crop && spec.crop.width <= size.width && spec.crop.height <= size.height) {
+      const left = centerCropOffset(size.width, spec.crop.width, spec.reference);
+      const top = centerCropOffset(size.height, spec.crop.height, spec.reference);
+      pipeline = pipeline.extract({ left, top, width: spec.crop.width, height: spec.crop.height });
     }
-    const out = await pipeline.raw().toBuffer({ resolveWithObject: true });
-    if (out.info.channels !== 3) throw new Error(`unexpected decoded layout: ${out.info.channels} channels`);
-    return { data: out.data, width: out.info.width, height: out.info.height };
+    if (src.kind === 'cmyk' && !src.sixteenBit && spec.reference === 'openai_clip') {
+      const cmyk = await raw(pipeline.toColourspace('cmyk'), 4);
+      return { ...cmyk, data: cmykToRgbLikePil(cmyk.data) };
+    }
+    return await raw(pipeline.removeAlpha().toColourspace('srgb'), 3);
   } catch (err) {
     throw decodeError(err);
   }
 }
 
+/** Per spec: the float32 tensor value of every uint8 level per channel, [3 x 256], cached. */
+const tables = new WeakMap<ImageProcessorSpec, Float32Array>();
+
+/**
+ * The reference's float32 arithmetic, one rounding per operation as numpy / torch do it: x = f32(v * rescale)
+ * (ToTensor's f32(v / 255) and transformers' f32(f64(v) * (1/255)) agree for every uint8), then f32(f32(x - mean) / std).
+ * fround of a double operation on floats equals the float operation (double has more than 2 x 24 + 2 bits).
+ */
+export function normaliseTable(spec: ImageProcessorSpec): Float32Array {
+  let table = tables.get(spec);
+  if (table) return table;
+  table = new Float32Array(3 * 256);
+  const f = Math.fround;
+  for (let c = 0; c < 3; c++) {
+    const mean = f(spec.normalize?.mean[c] ?? 0);
+    const std = f(spec.normalize?.std[c] ?? 1);
+    for (let v = 0; v < 256; v++) {
+      const x = spec.rescale === undefined ? v : f(v * spec.rescale);
+      table[c * 256 + v] = spec.normalize ? f(f(x - mean) / std) : x;
+    }
+  }
+  tables.set(spec, table);
+  return table;
+}
+
+/**
+ * Center crop (zero padded when smaller), rescale and normalise an RGB HWC buffer into CHW float32: one table
+ * lookup per value, copied as 32-bit patterns (twice as fast as going through float conversions).
+ */
+export function toPixelTensor(rgb: RawRgb, spec: ImageProcessorSpec): PixelTensor {
+  const { data: src, width, height } = rgb;
+  const outH = spec.crop?.height ?? height;
+  const outW = spec.crop?.width ?? width;
+  const top = spec.crop ? centerCropOffset(height, outH, spec.reference) : 0;
+  const left = spec.crop ? centerCropOffset(width, outW, spec.reference) : 0;
+  const plane = outH * outW;
+  const out = new Float32Array(3 * plane);
+  const bits = new Uint32Array(out.buffer);
+  const table = new Uint32Array(normaliseTable(spec).buffer);
+  // Output rows [y0, y1) and columns [x0, x1) come from the image; the rest is padding (uint8 0).
+  const y0 = Math.max(0, -top);
+  const y1 = Math.min(outH, height - top);
+  const x0 = Math.max(0, -left);
+  const x1 = Math.min(outW, width - left);
+  if (y0 > 0 || x0 > 0 || y1 < outH || x1 < outW) for (let c = 0; c < 3; c++) bits.fill(table[c * 256]!, c * plane, (c + 1) * plane);
+  for (let y = y0; y < y1; y++) {
+    let p = ((y + top) * width + x0 + left) * 3;
+    for (let o = y * outW + x0, end = y * outW + x1; o < end; o++, p += 3) {
+      bits[o] = table[src[p]!]!;
+      bits[o + plane] = table[256 + src[p + 1]!]!;
+      bits[o + 2 * plane] = table[512 + src[p + 2]!]!;
+    }
+  }
+  return { data: out, dims: [3, outH, outW] };
+}
+
 /** Decode + preprocess one encoded image for a model. Throws SampleError for bad images. */
 export async function preprocessImage(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
+  const src = await probe(image, opts, spec.reference === 'transformers');
   const kernel = SHARP_KERNELS[spec.filter];
-  if ((opts.resampler ?? 'sharp') === 'sharp' && kernel) {
-    return toPixelTensor(await decodeResizedWithSharp(image, spec, opts, kernel), spec);
-  }
-  // Pillow-exact path (also for box/hamming, which libvips lacks).
-  return toPixelTensor(resizeRgb(await decodeRgb(image, opts), spec), spec);
+  const useSharp = (opts.resampler ?? 'sharp') === 'sharp' && kernel !== undefined;
+  // Pillow-exact path also for box/hamming, which libvips lacks.
+  const rgb = useSharp ? await resizedWithSharp(image, spec, src, kernel) : await resizedWithPillow(image, spec, src);
+  return toPixelTensor(rgb, spec);
 }
 
 /** Stacks same-sized pixel tensors into one NCHW batch. */
 export function stackPixels(pixels: readonly PixelTensor[], expected?: [number, number]): { data: Float32Array; dims: [number, number, number, number] } {
+  const [c, h, w] = checkPixelBatch(pixels, expected);
+  const size = c * h * w;
+  const data = new Float32Array(pixels.length * size);
+  pixels.forEach((p, i) => data.set(p.data, i * size));
+  return { data, dims: [pixels.length, c, h, w] };
+}
+
+/** The common [C, H, W] of a batch; throws when the images differ or do not have the model's size. */
+export function checkPixelBatch(pixels: readonly PixelTensor[], expected?: [number, number]): [number, number, number] {
   if (pixels.length === 0) throw new Error('stackPixels: empty batch');
   const [c, h, w] = pixels[0]!.dims;
   for (const p of pixels) {
@@ -275,8 +424,5 @@ export function stackPixels(pixels: readonly PixelTensor[], expected?: [number, 
   if (expected && (h !== expected[0] || w !== expected[1])) {
     throw new Error(`pixel tensor is ${h}x${w}, the model expects ${expected[0]}x${expected[1]} (preprocessed for another model?)`);
   }
-  const size = c * h * w;
-  const data = new Float32Array(pixels.length * size);
-  pixels.forEach((p, i) => data.set(p.data, i * size));
-  return { data, dims: [pixels.length, c, h, w] };
+  return [c, h, w];
 }

@@ -1,12 +1,14 @@
 /**
  * Pillow's resampling (libImaging/Resample.c, 8-bit path) ported to TypeScript, so model preprocessing matches
- * the PIL-based reference pipelines (OpenAI CLIP / open_clip / HF image processors) bit for bit.
+ * the PIL-based reference pipelines (OpenAI CLIP / open_clip / HF image processors) bit for bit (checked against
+ * Pillow 13 by test/lib/models/preprocess-parity.test.ts), plus the few Pillow mode conversions a resize involves.
  *
  * Why not sharp's resize: measured against Pillow 11 on the same decoded pixels, sharp/libvips 'cubic' differs by
  * up to 2 levels when shrinking and by up to 16 levels (mean 3) when enlarging (libvips upsizes with a shifted
  * interpolator and ignores the kernel), and DataComp keeps images whose short side is under 224.
  *
- * The algorithm: separable convolution, horizontal pass then vertical pass, each output pixel's filter centred
+ * The algorithm: separable convolution, horizontal pass then vertical pass (the other way round for images whose
+ * height shrinks much more than their width, as Pillow 13 does), each output pixel's filter centred
  * at (x + 0.5) * scale, support widened by the scale when shrinking (antialiasing), coefficients normalised and
  * converted to 22-bit fixed point, results rounded and clipped to uint8 after each pass.
  */
@@ -58,6 +60,9 @@ const FILTERS: Record<Exclude<PilFilter, 'nearest'>, Filter> = {
   },
   lanczos: { support: 3, fn: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
 };
+
+// Bound once: a global lookup (Math) inside a hot loop is slow in vm contexts such as jest's, ~100x here.
+const { imul, min, trunc } = Math;
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ROUNDING = 1 << (PRECISION_BITS - 1);
@@ -114,6 +119,12 @@ export function resampleLikePil(src: Uint8Array, width: number, height: number, 
   const needH = outWidth !== width;
   const needV = outHeight !== height;
 
+  if (needH && needV && outHeight < height && height - outHeight > 2 * (width - outWidth)) {
+    // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when the height shrinks by more than
+    // twice as many pixels as the width; earlier versions always start with the horizontal pass.
+    const tall = verticalPass(src, width, 0, outHeight, vert, channels);
+    return horizontalPass(tall, width, 0, outHeight, outWidth, horiz, channels);
+  }
   let image = src;
   let rowOffset = 0; // first source row kept by the horizontal pass
   if (needH) {
@@ -140,7 +151,7 @@ function horizontalPass(src: Uint8Array, width: number, firstRow: number, rows: 
       for (let ch = 0; ch < channels; ch++) {
         // int32 arithmetic is exact here: |sum| <= 255 * 2^22 * sum|w| < 2^31, as in Pillow's C ints.
         let ss = ROUNDING;
-        for (let x = 0, p = base + ch; x < xmax; x++, p += channels) ss = (ss + Math.imul(src[p]!, weights[kOff + x]!)) | 0;
+        for (let x = 0, p = base + ch; x < xmax; x++, p += channels) ss = (ss + imul(src[p]!, weights[kOff + x]!)) | 0;
         out[outRow + xx * channels + ch] = clip8(ss);
       }
     }
@@ -162,7 +173,7 @@ function verticalPass(image: Uint8Array, width: number, rowOffset: number, outHe
     for (let y = 0; y < ymax; y++) {
       const w = weights[kOff + y]!;
       const row = (y + ymin) * stride;
-      for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + Math.imul(image[row + i]!, w)) | 0;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + imul(image[row + i]!, w)) | 0;
     }
     const o = yy * stride;
     for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
@@ -170,17 +181,60 @@ function verticalPass(image: Uint8Array, width: number, rowOffset: number, outHe
   return out;
 }
 
-/** Pillow's NEAREST resize: an affine transform sampling floor((x + 0.5) * scale). */
+/**
+ * Pillow's NEAREST resize (Geometry.c ImagingScaleAffine): source positions start at scale / 2 and are advanced by
+ * adding the scale, in doubles, so the accumulated rounding is Pillow's too.
+ */
 function nearest(src: Uint8Array, width: number, height: number, outWidth: number, outHeight: number, channels: number): Uint8Array {
   const out = new Uint8Array(outWidth * outHeight * channels);
   const sx = width / outWidth;
   const sy = height / outHeight;
-  for (let y = 0; y < outHeight; y++) {
-    const yin = Math.min(Math.floor((y + 0.5) * sy), height - 1);
+  const xin = new Int32Array(outWidth);
+  for (let x = 0, xo = sx * 0.5; x < outWidth; x++, xo += sx) xin[x] = min(trunc(xo), width - 1);
+  for (let y = 0, yo = sy * 0.5; y < outHeight; y++, yo += sy) {
+    const row = min(trunc(yo), height - 1) * width;
     for (let x = 0; x < outWidth; x++) {
-      const xin = Math.min(Math.floor((x + 0.5) * sx), width - 1);
-      for (let c = 0; c < channels; c++) out[(y * outWidth + x) * channels + c] = src[(yin * width + xin) * channels + c]!;
+      const i = (row + xin[x]!) * channels;
+      const o = (y * outWidth + x) * channels;
+      for (let c = 0; c < channels; c++) out[o + c] = src[i + c]!;
     }
+  }
+  return out;
+}
+
+// Pillow's mode conversions around a resize (Convert.c). MULDIV255(a, b) = round(a * b / 255) in integers.
+const muldiv255 = (a: number, b: number): number => {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
+};
+
+/** RGBA -> RGBa, in place: Pillow resizes RGBA (and LA) images premultiplied, except with NEAREST. */
+export function premultiplyLikePil(rgba: Uint8Array): void {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const a = rgba[i + 3]!;
+    rgba[i] = muldiv255(rgba[i]!, a);
+    rgba[i + 1] = muldiv255(rgba[i + 1]!, a);
+    rgba[i + 2] = muldiv255(rgba[i + 2]!, a);
+  }
+}
+
+/** RGBa -> RGBA, in place: colours divided back by alpha (truncating), left alone where alpha is 0 or 255. */
+export function unpremultiplyLikePil(rgba: Uint8Array): void {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const a = rgba[i + 3]!;
+    if (a === 0 || a === 255) continue;
+    for (let c = i; c < i + 3; c++) rgba[c] = min(255, trunc((255 * rgba[c]!) / a));
+  }
+}
+
+/** CMYK -> RGB without colour management, as Pillow's convert('RGB') does: r = (255 - k) - round(c * (255 - k) / 255). */
+export function cmykToRgbLikePil(cmyk: Uint8Array): Uint8Array {
+  const out = new Uint8Array((cmyk.length / 4) * 3);
+  for (let i = 0, o = 0; i < cmyk.length; i += 4, o += 3) {
+    const nk = 255 - cmyk[i + 3]!;
+    out[o] = nk - muldiv255(cmyk[i]!, nk);
+    out[o + 1] = nk - muldiv255(cmyk[i + 1]!, nk);
+    out[o + 2] = nk - muldiv255(cmyk[i + 2]!, nk);
   }
   return out;
 }

@@ -4,7 +4,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
-import { fromFloat16Bits, toFloat16Bits } from './float16';
+import { fromFloat16Bits, toFloat16Bits, toFloat16BitsInto } from './float16';
+import { commitOptimized, discard, optimizedCacheEntry, optimizedTempFile } from './optimized-cache';
+import { GraphBuilder, encodeModel } from './tiny/onnx-builder';
 import type { Device, RuntimeOptions } from './types';
 
 export type Session = ort.InferenceSession;
@@ -31,29 +33,96 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
 
 const CUDA_FAILURE = /cuda|execution ?provider|providers_shared|cudnn|cublas/i;
 
+/** The CudaUnavailable error: what is missing and how to supply it (README "GPU"). */
+function cudaUnavailable(displayName: string, deviceId: number, message: string): InputError {
+  return new InputError(
+    'CudaUnavailable',
+    `${displayName}: cuda:${deviceId} is unavailable: onnxruntime cannot create or run the CUDA execution provider (${message}` +
+      // The JS error is generic; ORT's native log (stderr) names the library that failed to load.
+      `${/failed to load shared library/i.test(message) ? "; onnxruntime's log line above names the library it could not load" : ''}). ` +
+      `onnxruntime-node ${ort.env.versions.common} needs libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so ` +
+      'from the same ONNX Runtime release next to its binding (node_modules/onnxruntime-node/bin/napi-v*/linux/x64/; the default ' +
+      'install skips them), plus CUDA 13 (cudart, cuBLAS, cuRAND) and cuDNN 9 on LD_LIBRARY_PATH — see README "GPU"; or use device "cpu".',
+  );
+}
+
 /**
- * Creates a session for one ONNX file. A CUDA EP that cannot be created (the provider libraries are not shipped
- * when onnxruntime-node is installed with ONNXRUNTIME_NODE_INSTALL=skip) is reported as `CudaUnavailable`; a file
- * ORT cannot parse is a `BadModel`. Both are InputErrors: retrying on the same worker cannot fix them.
+ * Creates a session for one ONNX file (a path, or the bytes of a graph built in memory such as lib/clusters'
+ * nearest-centroid graph). A CUDA EP that cannot be created is reported as `CudaUnavailable`; a file ORT cannot
+ * parse is a `BadModel`. Both are InputErrors: retrying on the same worker cannot fix them. With
+ * `optimizedModelCache`, a path's optimised graph is saved on first load and reused later (optimized-cache.ts).
  */
-export async function createSession(file: string | Uint8Array, displayName: string, opts: RuntimeOptions = {}): Promise<Session> {
+export async function createSession(file: string | Uint8Array, displayName: string, opts: RuntimeOptions = {}, load: { externalDataDir?: string } = {}): Promise<Session> {
   const options = sessionOptions(opts);
+  // Model bytes have no folder of their own: ORT resolves relative external-data locations against this one.
+  if (load.externalDataDir) options.extra = { session: { model_external_initializers_file_folder_path: load.externalDataDir } };
+  const level = options.graphOptimizationLevel;
+  if (typeof file !== 'string' || !opts.optimizedModelCache || level === 'disabled' || level === 'layout' || level === undefined) {
+    return openSession(file, displayName, options, opts);
+  }
+  const entry = await optimizedCacheEntry(opts.optimizedModelCache, file, { ep: parseDevice(opts.device).kind, level });
+  if (entry.hit) {
+    try {
+      // The cached graph is already optimised: a second pass would only cost time.
+      return await openSession(entry.file, displayName, { ...options, graphOptimizationLevel: 'disabled' }, opts);
+    } catch (err) {
+      if (err instanceof InputError && err.type === 'CudaUnavailable') throw err;
+      await discard(entry.file); // unreadable (e.g. a damaged disk): rebuild it from the source below
+    }
+  }
+  const tmp = await optimizedTempFile(entry.file);
   try {
-    // A path, or the bytes of a model built in memory (e.g. lib/clusters' nearest-centroid graph).
+    const session = await openSession(file, displayName, { ...options, optimizedModelFilePath: tmp }, opts);
+    await commitOptimized(tmp, entry.file);
+    return session;
+  } catch (err) {
+    await discard(tmp);
+    if (err instanceof InputError && err.type === 'CudaUnavailable') throw err;
+    // Saving can fail where loading does not (e.g. a graph over protobuf's 2 GB limit): load uncached then, and
+    // if that fails too, its error names the real problem.
+    const session = await openSession(file, displayName, options, opts);
+    process.emitWarning(`${displayName}: cannot save the optimised graph to ${opts.optimizedModelCache} (${err instanceof Error ? err.message : String(err)}); loaded without the cache`);
+    return session;
+  }
+}
+
+async function openSession(file: string | Uint8Array, displayName: string, options: ort.InferenceSession.SessionOptions, opts: RuntimeOptions): Promise<Session> {
+  try {
     return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const device = parseDevice(opts.device);
-    if (device.kind === 'cuda' && CUDA_FAILURE.test(message)) {
-      throw new InputError(
-        'CudaUnavailable',
-        `${displayName}: cannot create the CUDA execution provider on cuda:${device.deviceId} (${message}). ` +
-          'onnxruntime-node needs its CUDA provider libraries (libonnxruntime_providers_cuda.so, ' +
-          'libonnxruntime_providers_shared.so) plus CUDA 12 and cuDNN 9 on the library path; use device "cpu" otherwise.',
-      );
-    }
+    if (device.kind === 'cuda' && CUDA_FAILURE.test(message)) throw cudaUnavailable(displayName, device.deviceId, message);
     throw new InputError('BadModel', `${displayName}: onnxruntime cannot load the model: ${message}`);
   }
+}
+
+/**
+ * Checks that `device` works on this machine: builds and runs a two-element Add graph there. Running (not only
+ * creating) matters because some CUDA libraries (cuDNN) load on the first run. CPU needs no probe.
+ */
+export async function probeDevice(device: Device | undefined): Promise<void> {
+  const parsed = parseDevice(device);
+  if (parsed.kind === 'cpu') return;
+  const name = `device probe (--device ${device})`;
+  const session = await createSession(probeGraph(), name, { device });
+  try {
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2]), [2]) });
+    const y = out['y']?.data as Float32Array | undefined;
+    if (!y || y[0] !== 2 || y[1] !== 4) throw new Error(`wrong result [${y ? Array.from(y).join(', ') : 'missing'}] for x + x with x = [1, 2]`);
+  } catch (err) {
+    throw cudaUnavailable(name, parsed.deviceId, err instanceof Error ? err.message : String(err));
+  } finally {
+    await session.release();
+  }
+}
+
+/** y = x + x over float32[2], as a serialised ONNX model. */
+function probeGraph(): Uint8Array {
+  const g = new GraphBuilder('device_probe');
+  const x = g.input('x', 'float32', [2]);
+  g.output(g.node('Add', [x, x]), 'y', 'float32', [2]);
+  return encodeModel(g, 'recaption device probe');
 }
 
 export function tensorMeta(session: Session, name: string, kind: 'input' | 'output'): ort.InferenceSession.TensorValueMetadata | undefined {
@@ -70,6 +139,23 @@ export function floatInputType(session: Session, name: string): 'float32' | 'flo
 /** A float tensor in the element type `type`, converting from float32 when needed. */
 export function floatTensor(type: 'float32' | 'float16', data: Float32Array, dims: readonly number[]): ort.Tensor {
   return type === 'float16' ? new ort.Tensor('float16', toFloat16Bits(data), dims) : new ort.Tensor('float32', data, dims);
+}
+
+/**
+ * One model input batch [B, ...dims] straight from per-sample float32 tensors: each sample is copied (or
+ * converted to float16) into its slot of the final buffer, so an fp16 model costs no intermediate float32 batch.
+ */
+export function batchFloatTensor(type: 'float32' | 'float16', rows: readonly Float32Array[], dims: readonly number[]): ort.Tensor {
+  const size = dims.reduce((a, b) => a * b, 1);
+  for (const r of rows) if (r.length !== size) throw new Error(`batchFloatTensor: a row has ${r.length} values, expected ${size} ([${dims.join(', ')}])`);
+  if (type === 'float16') {
+    const out = new Uint16Array(rows.length * size);
+    rows.forEach((r, i) => toFloat16BitsInto(r, out, i * size));
+    return new ort.Tensor('float16', out, [rows.length, ...dims]);
+  }
+  const out = new Float32Array(rows.length * size);
+  rows.forEach((r, i) => out.set(r, i * size));
+  return new ort.Tensor('float32', out, [rows.length, ...dims]);
 }
 
 /** Reads a float32 or float16 output as float32. */

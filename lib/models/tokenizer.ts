@@ -33,6 +33,8 @@ export class TextTokenizer {
     readonly padId: number,
     readonly eosId: number | undefined,
     private readonly file: string,
+    /** tokenizer_config.json model_max_length, when set (HF writes 1e30 for "unset") */
+    readonly modelMaxLength?: number,
   ) {}
 
   /** Loads tokenizer.json (+ tokenizer_config.json when present) from a model folder. */
@@ -53,11 +55,19 @@ export class TextTokenizer {
     const eosId = idOf(config.eos_token);
     const padId = idOf(config.pad_token) ?? eosId;
     if (padId === undefined) throw new InputError('BadModel', `${folder.display('tokenizer_config.json')}: needs a pad_token or eos_token that exists in the vocabulary`);
-    return new TextTokenizer(tokenizer, padId, eosId, file);
+    const maxLength = config.model_max_length !== undefined && config.model_max_length < 1e9 ? config.model_max_length : undefined;
+    return new TextTokenizer(tokenizer, padId, eosId, file, maxLength);
   }
 
   get vocabSize(): number {
     return this.tokenizer.get_vocab(true).size;
+  }
+
+  /** Largest id the tokenizer can emit (vocabulary and added tokens); ids need not be contiguous. */
+  get maxId(): number {
+    let max = -1;
+    for (const id of this.tokenizer.get_vocab(true).values()) if (id > max) max = id;
+    return max;
   }
 
   /**

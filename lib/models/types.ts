@@ -9,7 +9,13 @@ export interface RuntimeOptions {
   dtype?: 'fp32' | 'fp16' | 'quantized';
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
+  /** ORT graph optimisation level (default `all`). */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Folder for optimised graphs: the first load saves ORT's optimised model there (keyed by the model's bytes,
+   * the ORT version, the execution provider and the level), later loads take it with optimisation disabled.
+   */
+  optimizedModelCache?: string;
 }
 
 export interface CaptionOptions {

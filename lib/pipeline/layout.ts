@@ -4,6 +4,7 @@
  *
  *   <output>/<run>/plan.json                       shards of the run and the config that made it
  *   <output>/<run>/work/caption/<shard>.parquet    synthetic captions (+ raw captions, failures)
+ *   <output>/<run>/work/caption/<shard>.candidates.parquet  every caption candidate (caption.candidates > 1)
  *   <output>/<run>/work/score/<shard>.parquet      s_raw, s_syn per sample
  *   <output>/<run>/work/<stage>/<shard>.done.json  the stage's commit marker + small summary (written last)
  *   <output>/<run>/thresholds.json                 pool-wide thresholds
@@ -44,6 +45,9 @@ export class RunLayout {
   }
   captions(shard: string): string {
     return joinUri(this.runUri, 'work', 'caption', `${shard}.parquet`);
+  }
+  candidates(shard: string): string {
+    return joinUri(this.runUri, 'work', 'caption', `${shard}.candidates.parquet`);
   }
   scores(shard: string): string {
     return joinUri(this.runUri, 'work', 'score', `${shard}.parquet`);

@@ -1,8 +1,13 @@
-/** Stage 2 (GPU): CLIP scores of the raw and the synthetic caption of every sample. */
+/**
+ * Stage 2 (GPU): CLIP scores of the raw and the synthetic caption of every sample. With several caption
+ * candidates, every candidate is scored and the kept one (best by CLIP score, or the first) becomes the sample's
+ * synthetic caption.
+ */
 import { decodeParquetRows, encodeParquetRows } from '../formats/parquet';
+import { bestCandidate } from '../models/candidates';
 import { cosine } from '../models/similarity';
 import type { ClipScorer } from '../models/types';
-import { storageFor } from '../storage';
+import { storageFor, type Storage } from '../storage';
 import { preparedBatches } from './batches';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from './layout';
@@ -12,7 +17,7 @@ import { nearestCentroidFor } from './image-clusters';
 import { lookupScore, readPrecomputedScores } from './precomputed-scores';
 import { readInputSamples } from './samples';
 import { commitRows, committedSummary, earlierFailure, type StageSummary } from './summary';
-import { SCORE_COLUMNS, type CaptionRow, type ScoreRow } from './tables';
+import { SCORE_COLUMNS, type CandidateRow, type CaptionRow, type ScoreRow } from './tables';
 
 export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
   const shard = shardOf(plan, index);
@@ -28,6 +33,10 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
     name: layout.captions(shard.name),
   })) as unknown as CaptionRow[];
   const byKey = new Map(captionRows.map((r) => [r.key, r]));
+  const { candidates: nCandidates, pick } = plan.config.caption;
+  const candidates = nCandidates > 1 ? await readCandidates(storage, layout.candidates(shard.name)) : null;
+  /** The texts to score for a sample: its candidates, or its one synthetic caption. */
+  const textsOf = (key: string): string[] => candidates?.get(key) ?? [byKey.get(key)!.synthetic_caption!];
 
   const { rawScore, precomputedColumn } = plan.config.score;
   const precomputed = rawScore === 'precomputed' ? await readPrecomputedScores(shard, precomputedColumn) : null;
@@ -36,19 +45,32 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
   for await (const batch of preparedBatches(readInputSamples(shard.tar), plan.config.score.batchSize, (img) => clip.preprocess(img))) {
     throwIfAborted(ctx);
     const usable = batch.filter((b) => b.pixels && byKey.get(b.sample.key)?.synthetic_caption != null);
-    const imageEmb = usable.length ? await clip.embedImages(usable.map((b) => b.pixels!)) : [];
-    const rawEmb = usable.length && !precomputed ? await clip.embedTexts(usable.map((b) => b.sample.rawCaption)) : [];
-    const synEmb = usable.length ? await clip.embedTexts(usable.map((b) => byKey.get(b.sample.key)!.synthetic_caption!)) : [];
+    const texts = usable.map((b) => textsOf(b.sample.key));
+    // Started together: the JS work of one (stacking, tokenising) runs while ORT computes another.
+    const [imageEmb, rawEmb, synEmb] = usable.length
+      ? await Promise.all([
+          clip.embedImages(usable.map((b) => b.pixels!)),
+          precomputed ? Promise.resolve([]) : clip.embedTexts(usable.map((b) => b.sample.rawCaption)),
+          clip.embedTexts(texts.flat()),
+        ])
+      : [[], [], []];
     const clusters = usable.length && centroids ? await assignClusters(centroids, imageEmb) : null;
+    let offset = 0;
     const scored = new Map(
-      usable.map((b, i) => [
-        b.sample.key,
-        {
-          sRaw: precomputed ? lookupScore(precomputed, b.sample) : cosine(imageEmb[i], rawEmb[i]),
-          sSyn: cosine(imageEmb[i], synEmb[i]),
-          cluster: clusters ? clusters[i] : null,
-        },
-      ]),
+      usable.map((b, i) => {
+        const candScores = texts[i]!.map((_, k) => cosine(imageEmb[i], synEmb[offset + k]));
+        offset += candScores.length;
+        const choice = candidates && pick === 'clip' ? bestCandidate(candScores) : 0;
+        return [
+          b.sample.key,
+          {
+            sRaw: precomputed ? lookupScore(precomputed, b.sample) : cosine(imageEmb[i], rawEmb[i]),
+            sSyn: candScores[choice]!,
+            cluster: clusters ? clusters[i] : null,
+            choice: candidates ? { index: choice, caption: texts[i]![choice]!, firstScore: candScores[0]! } : null,
+          },
+        ];
+      }),
     );
     for (const b of batch) {
       const s = scored.get(b.sample.key);
@@ -60,6 +82,9 @@ export async function scoreShard(plan: RunPlan, index: number, clip: ClipScorer,
         s_syn: s ? s.sSyn : null,
         error: s ? null : (b.error ?? captionError ?? 'not_scored'),
         cluster: s ? s.cluster : null,
+        synthetic_choice: s?.choice ? s.choice.index : null,
+        synthetic_caption: s?.choice ? s.choice.caption : null,
+        s_syn_first: s?.choice ? s.choice.firstScore : null,
       });
     }
     ctx.heartbeat(rows.length);
@@ -72,4 +97,16 @@ async function assignClusters(nc: NearestCentroid, embeddings: Float32Array[]): 
   const flat = new Float32Array(embeddings.length * nc.d);
   embeddings.forEach((e, i) => flat.set(e, i * nc.d));
   return nc.assign(flat, embeddings.length);
+}
+
+/** Candidates by sample key, in candidate order. */
+async function readCandidates(storage: Storage, uri: string): Promise<Map<string, string[]>> {
+  const rows = (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as CandidateRow[];
+  const byKey = new Map<string, string[]>();
+  for (const r of [...rows].sort((a, b) => a.candidate - b.candidate)) {
+    const list = byKey.get(r.key) ?? [];
+    list.push(r.caption);
+    byKey.set(r.key, list);
+  }
+  return byKey;
 }

@@ -47,14 +47,15 @@ export function decideRows(
       uid: c.uid,
       key: c.key,
       raw_caption: c.raw_caption,
-      synthetic_caption: c.synthetic_caption,
+      // The score stage's pick among caption candidates, when there were several.
+      synthetic_caption: s?.synthetic_caption ?? c.synthetic_caption,
       s_raw: s?.s_raw ?? null,
       s_syn: s?.s_syn ?? null,
     };
     const failure = c.error ?? s?.error ?? (s ? null : 'not_scored');
     if (failure) return { ...base, kept: false, source: null, caption: null, reason: failure };
     const d = decide(rule, { sRaw: base.s_raw, sSyn: base.s_syn }, thresholds);
-    const caption = d.source === 'raw' ? c.raw_caption : d.source === 'synthetic' ? c.synthetic_caption : null;
+    const caption = d.source === 'raw' ? c.raw_caption : d.source === 'synthetic' ? base.synthetic_caption : null;
     return { ...base, kept: d.kept, source: d.source, caption, reason: d.reason };
   });
 }

@@ -24,6 +24,21 @@ export interface CaptionRow {
   original_height: number | null;
 }
 
+/** All caption candidates of a shard, one row per (sample, candidate); written only when caption.candidates > 1. */
+export const CANDIDATE_COLUMNS: ParquetColumnSpec[] = [
+  { name: 'key', type: 'STRING', nullable: false },
+  { name: 'uid', type: 'STRING' },
+  { name: 'candidate', type: 'INT32', nullable: false },
+  { name: 'caption', type: 'STRING', nullable: false },
+];
+
+export interface CandidateRow {
+  key: string;
+  uid: string | null;
+  candidate: number;
+  caption: string;
+}
+
 export const SCORE_COLUMNS: ParquetColumnSpec[] = [
   { name: 'key', type: 'STRING', nullable: false },
   { name: 'uid', type: 'STRING' },
@@ -31,6 +46,9 @@ export const SCORE_COLUMNS: ParquetColumnSpec[] = [
   { name: 's_syn', type: 'DOUBLE' },
   { name: 'error', type: 'STRING' },
   { name: 'cluster', type: 'INT32' },
+  { name: 'synthetic_choice', type: 'INT32' },
+  { name: 'synthetic_caption', type: 'STRING' },
+  { name: 's_syn_first', type: 'DOUBLE' },
 ];
 
 export interface ScoreRow {
@@ -41,6 +59,10 @@ export interface ScoreRow {
   error: string | null;
   /** Nearest image-cluster centroid (filters.imageCluster), else null. */
   cluster: number | null;
+  /** With several caption candidates: the kept candidate's index, its text and candidate 0's score (null otherwise). */
+  synthetic_choice?: number | null;
+  synthetic_caption?: string | null;
+  s_syn_first?: number | null;
 }
 
 /** The per-shard decision parquet: EVERY sample, kept or not, with why. */

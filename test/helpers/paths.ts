@@ -10,3 +10,6 @@ export const TINY_CAPTIONER = path.join(TINY_MODELS, 'tiny-vit-gpt2');
 export function tempDir(prefix = 'recaption-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+export const TINY_FLORENCE2 = path.join(TINY_MODELS, 'tiny-florence2');
+export const TINY_BLIP2 = path.join(TINY_MODELS, 'tiny-blip2');
+export const TINY_CLIP_JOINT = path.join(TINY_MODELS, 'tiny-clip-joint');

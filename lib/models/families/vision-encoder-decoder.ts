@@ -10,6 +10,7 @@ import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
 import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
 import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows } from '../session';
+import { checkTokenizerFits } from '../tokenizer-check';
 import type { TextTokenizer } from '../tokenizer';
 import type { PixelTensor, RuntimeOptions } from '../types';
 
@@ -31,6 +32,7 @@ export const vedConfigSchema = z.object({
     num_attention_heads: z.number().int().positive().optional(),
     n_embd: z.number().int().positive().optional(),
     hidden_size: z.number().int().positive().optional(),
+    vocab_size: z.number().int().positive().optional(),
   }),
 });
 const generationConfigSchema = z.object(specialIds);
@@ -69,7 +71,8 @@ export async function loadVisionEncoderDecoder(
   try {
     const configLayers = dec.n_layer ?? dec.num_hidden_layers;
     const encoderHidden = staticDim(encoder.session, 'last_hidden_state', 'output', 2);
-    decoder = await folder.session('decoder_model_merged', (session, file) => decoderSignature(session, file, configLayers, encoderHidden), opts);
+    decoder = await folder.session('decoder_model_merged', (session, file) => decoderSignature(session, file, configLayers, encoderHidden), opts, (session, file) =>
+      checkTokenizerFits(tokenizer, { vocab: [[staticDim(session, 'logits', 'output', 2), `${file} logits`], [dec.vocab_size, `${configFile} decoder.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } }, folder.display('tokenizer.json')));
   } catch (err) {
     await encoder.session.release();
     throw err;

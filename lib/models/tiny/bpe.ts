@@ -206,3 +206,91 @@ export function buildGpt2Tokenizer(corpus: readonly string[], numMerges: number)
   };
   return { json, vocabSize: eos + 1, vocab, special: { '<|endoftext|>': eos } };
 }
+
+/**
+ * BART-style tokenizer (Florence-2's): GPT-2's byte-level BPE, with BART's vocab order `<s>` 0, `<pad>` 1,
+ * `</s>` 2, `<unk>` 3, then bytes and merges, `<mask>` last; RobertaProcessing wraps text as `<s> … </s>`.
+ */
+export function buildBartTokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
+  const words = corpus.flatMap((s) => s.match(GPT2_SPLIT) ?? []);
+  const merges = learnMerges(countWords(words, byteSymbols), numMerges);
+  const vocab: Record<string, number> = {};
+  const add = (t: string): void => {
+    if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  };
+  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
+  specials.forEach(add);
+  BYTE_CHARS.forEach(add);
+  merges.forEach(([a, b]) => add(a + b));
+  add('<mask>');
+  const special = Object.fromEntries([...specials, '<mask>'].map((t) => [t, vocab[t]!]));
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: Object.entries(special).map(([content, id]) => addedToken(id, content)),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'RobertaProcessing', sep: ['</s>', special['</s>']], cls: ['<s>', special['<s>']], trim_offsets: true, add_prefix_space: false },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: merges.map(([a, b]) => `${a} ${b}`),
+    },
+  };
+  return { json, vocabSize: Object.keys(vocab).length, vocab, special };
+}
+
+/**
+ * OPT-style tokenizer (BLIP-2 OPT's): GPT-2's byte-level BPE with fairseq's `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3
+ * in front, then bytes and merges. Like OPT's tokenizer.json, a template prepends `</s>` (OPT's BOS) to every text
+ * and appends nothing; BLIP-2 ends captions at the newline byte token `Ċ` instead (OPT's id 50118).
+ */
+export function buildOptTokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
+  const words = corpus.flatMap((s) => s.match(GPT2_SPLIT) ?? []);
+  const merges = learnMerges(countWords(words, byteSymbols), numMerges);
+  const vocab: Record<string, number> = {};
+  const add = (t: string): void => {
+    if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  };
+  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
+  specials.forEach(add);
+  BYTE_CHARS.forEach(add);
+  merges.forEach(([a, b]) => add(a + b));
+  const special = Object.fromEntries(specials.map((t) => [t, vocab[t]!]));
+  const bos = special['</s>']!;
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: Object.entries(special).map(([content, id]) => addedToken(id, content)),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '</s>': { id: '</s>', ids: [bos], tokens: ['</s>'] } },
+    },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: merges.map(([a, b]) => `${a} ${b}`),
+    },
+  };
+  return { json, vocabSize: Object.keys(vocab).length, vocab, special };
+}

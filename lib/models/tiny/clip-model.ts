@@ -1,6 +1,7 @@
 /**
  * Tiny random-weight CLIP in the Optimum/transformers.js split layout: vision_model.onnx (pixel_values ->
- * image_embeds, last_hidden_state) and text_model.onnx (input_ids -> text_embeds, last_hidden_state).
+ * image_embeds, last_hidden_state) and text_model.onnx (input_ids -> text_embeds, last_hidden_state); and the
+ * same weights in the joint layout (onnx/model.onnx, see jointModel).
  * The text tower is causal and pools at argmax(input_ids) (EOS has the highest id), exactly like HF CLIP, so
  * padding after EOS cannot change the embedding.
  */
@@ -12,29 +13,37 @@ import { CAPTION_CORPUS } from './corpus';
 export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711];
 
+/** CLIP's logit_scale_init_value (ln(1/0.07)); the tiny joint graph stores it as its logit_scale. */
+export const LOGIT_SCALE_INIT = 2.6592;
+
 const DIMS = { hidden: 64, heads: 2, layers: 1, projection: 32, imageSize: 224, patch: 32, context: 77, merges: 400 };
 
-function visionModel(init: WeightInit): Uint8Array {
-  const g = new GraphBuilder('clip_vision_model');
-  const ctx: Ctx = { g, init };
+interface Tower {
+  /** projected, not normalised (like CLIP*ModelWithProjection) */
+  embeds: string;
+  lastHidden: string;
+}
+
+function visionTower(ctx: Ctx, pixels: string): Tower {
+  const { g, init } = ctx;
   const d = { dim: DIMS.hidden, heads: DIMS.heads };
-  const pixels = g.input('pixel_values', 'float32', ['batch_size', 3, DIMS.imageSize, DIMS.imageSize]);
   let x = patchEmbedding(ctx, pixels, DIMS.imageSize, DIMS.patch, DIMS.hidden, 'vision.embeddings');
   x = layerNorm(ctx, x, DIMS.hidden, 'vision.pre_layrnorm');
   for (let i = 0; i < DIMS.layers; i++) x = encoderLayer(ctx, x, d, `vision.layers.${i}`, false);
   const cls = g.node('Gather', [x, g.constI64([0], [])], { axis: attr.int(1) }); // [B, D]
   const pooled = layerNorm(ctx, cls, DIMS.hidden, 'vision.post_layernorm');
   const proj = g.weight('visual_projection.weight', [DIMS.hidden, DIMS.projection], init.uniform(DIMS.hidden * DIMS.projection, 1 / Math.sqrt(DIMS.hidden)));
-  g.output(g.node('MatMul', [pooled, proj]), 'image_embeds', 'float32', ['batch_size', DIMS.projection]);
-  g.output(x, 'last_hidden_state', 'float32', ['batch_size', 1 + (DIMS.imageSize / DIMS.patch) ** 2, DIMS.hidden]);
-  return encodeModel(g, 'tiny random-weight CLIP vision tower (recaption test model)');
+  return { embeds: g.node('MatMul', [pooled, proj]), lastHidden: x };
 }
 
-function textModel(init: WeightInit, vocabSize: number): Uint8Array {
-  const g = new GraphBuilder('clip_text_model');
-  const ctx: Ctx = { g, init };
+/**
+ * `attentionMask` (joint graph only) gates the pooling row selector: HF CLIP's mask only hides keys after EOS,
+ * which the causal mask hides already, so the embedding is the split tower's, yet the text part of the joint
+ * graph really depends on attention_mask, as in the real export.
+ */
+function textTower(ctx: Ctx, ids: string, vocabSize: number, attentionMask?: string): Tower {
+  const { g, init } = ctx;
   const d = { dim: DIMS.hidden, heads: DIMS.heads };
-  const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
   const tokEmb = g.weight('text.token_embedding.weight', [vocabSize, DIMS.hidden], init.uniform(vocabSize * DIMS.hidden, 0.5));
   const posEmb = g.weight('text.position_embedding.weight', [DIMS.context, DIMS.hidden], init.uniform(DIMS.context * DIMS.hidden, 0.2));
   const seqLen = dimOf(ctx, ids, 1);
@@ -45,16 +54,70 @@ function textModel(init: WeightInit, vocabSize: number): Uint8Array {
   // Pool at the first argmax of input_ids (= first EOS): one-hot row selector [B, 1, S] @ [B, S, D].
   const eosPos = g.node('ArgMax', [ids], { axis: attr.int(1), keepdims: attr.int(1) }); // [B, 1]
   const positions = g.node('Range', [g.constI64([0], []), toScalar(ctx, seqLen), g.constI64([1], [])]); // [S]
-  const select = g.node('Cast', [g.node('Equal', [positions, eosPos])], { to: attr.int(1 /* FLOAT */) }); // [B, S]
+  let select = g.node('Cast', [g.node('Equal', [positions, eosPos])], { to: attr.int(1 /* FLOAT */) }); // [B, S]
+  if (attentionMask) select = g.node('Mul', [select, g.node('Cast', [attentionMask], { to: attr.int(1 /* FLOAT */) })]);
   const pooled = g.node('Squeeze', [g.node('MatMul', [g.node('Unsqueeze', [select, g.constI64([1])]), x]), g.constI64([1])]);
   const proj = g.weight('text_projection.weight', [DIMS.hidden, DIMS.projection], init.uniform(DIMS.hidden * DIMS.projection, 1 / Math.sqrt(DIMS.hidden)));
-  g.output(g.node('MatMul', [pooled, proj]), 'text_embeds', 'float32', ['batch_size', DIMS.projection]);
-  g.output(x, 'last_hidden_state', 'float32', ['batch_size', 'sequence_length', DIMS.hidden]);
+  return { embeds: g.node('MatMul', [pooled, proj]), lastHidden: x };
+}
+
+function visionModel(init: WeightInit): Uint8Array {
+  const g = new GraphBuilder('clip_vision_model');
+  const pixels = g.input('pixel_values', 'float32', ['batch_size', 3, DIMS.imageSize, DIMS.imageSize]);
+  const tower = visionTower({ g, init }, pixels);
+  g.output(tower.embeds, 'image_embeds', 'float32', ['batch_size', DIMS.projection]);
+  g.output(tower.lastHidden, 'last_hidden_state', 'float32', ['batch_size', 1 + (DIMS.imageSize / DIMS.patch) ** 2, DIMS.hidden]);
+  return encodeModel(g, 'tiny random-weight CLIP vision tower (recaption test model)');
+}
+
+function textModel(init: WeightInit, vocabSize: number): Uint8Array {
+  const g = new GraphBuilder('clip_text_model');
+  const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
+  const tower = textTower({ g, init }, ids, vocabSize);
+  g.output(tower.embeds, 'text_embeds', 'float32', ['batch_size', DIMS.projection]);
+  g.output(tower.lastHidden, 'last_hidden_state', 'float32', ['batch_size', 'sequence_length', DIMS.hidden]);
   return encodeModel(g, 'tiny random-weight CLIP text tower (recaption test model)');
 }
 
-/** All files of the tiny CLIP folder, by relative path. */
+/** x / ||x||_2 over the last axis, as CLIPModel.forward normalises the embeddings it returns. */
+function l2Normalize({ g }: Ctx, x: string): string {
+  return g.node('Div', [x, g.node('ReduceL2', [x], { axes: attr.ints([-1]), keepdims: attr.int(1) })]);
+}
+
+/**
+ * The joint export (Optimum `zero-shot-image-classification`, transformers.js `onnx/model.onnx`): inputs
+ * input_ids, pixel_values, attention_mask; outputs logits_per_image, logits_per_text, text_embeds, image_embeds
+ * (the embeddings L2-normalised, logits = exp(logit_scale) * cosine). Same weights as the split towers when
+ * `init` is seeded the same way (vision drawn first, then text).
+ */
+function jointModel(init: WeightInit, vocabSize: number): Uint8Array {
+  const g = new GraphBuilder('clip_model');
+  const ctx: Ctx = { g, init };
+  const ids = g.input('input_ids', 'int64', ['text_batch_size', 'sequence_length']);
+  const pixels = g.input('pixel_values', 'float32', ['image_batch_size', 3, DIMS.imageSize, DIMS.imageSize]);
+  const mask = g.input('attention_mask', 'int64', ['text_batch_size', 'sequence_length']);
+  const image = l2Normalize(ctx, visionTower(ctx, pixels).embeds);
+  const text = l2Normalize(ctx, textTower(ctx, ids, vocabSize, mask).embeds);
+  const scale = g.node('Exp', [g.weight('logit_scale', [], Float32Array.of(LOGIT_SCALE_INIT))]);
+  const perText = g.node('Mul', [g.node('MatMul', [text, g.node('Transpose', [image], { perm: attr.ints([1, 0]) })]), scale]);
+  g.output(g.node('Transpose', [perText], { perm: attr.ints([1, 0]) }), 'logits_per_image', 'float32', ['image_batch_size', 'text_batch_size']);
+  g.output(perText, 'logits_per_text', 'float32', ['text_batch_size', 'image_batch_size']);
+  g.output(text, 'text_embeds', 'float32', ['text_batch_size', DIMS.projection]);
+  g.output(image, 'image_embeds', 'float32', ['image_batch_size', DIMS.projection]);
+  return encodeModel(g, 'tiny random-weight CLIP, joint graph (recaption test model)');
+}
+
+/** All files of the tiny CLIP folder (split layout), by relative path. */
 export function tinyClipFiles(init: WeightInit): Record<string, string | Uint8Array> {
+  return clipFolderFiles(init, 'split');
+}
+
+/** The same model in the joint layout (onnx/model.onnx); seed `init` like tinyClipFiles' to get its weights. */
+export function tinyClipJointFiles(init: WeightInit): Record<string, string | Uint8Array> {
+  return clipFolderFiles(init, 'joint');
+}
+
+function clipFolderFiles(init: WeightInit, layout: 'split' | 'joint'): Record<string, string | Uint8Array> {
   const tok = buildClipTokenizer(CAPTION_CORPUS, DIMS.merges);
   const bos = tok.special['<|startoftext|>']!;
   const eos = tok.special['<|endoftext|>']!;
@@ -62,7 +125,7 @@ export function tinyClipFiles(init: WeightInit): Record<string, string | Uint8Ar
     model_type: 'clip',
     architectures: ['CLIPModel'],
     projection_dim: DIMS.projection,
-    logit_scale_init_value: 2.6592,
+    logit_scale_init_value: LOGIT_SCALE_INIT,
     text_config: {
       model_type: 'clip_text_model',
       vocab_size: tok.vocabSize,
@@ -116,16 +179,20 @@ export function tinyClipFiles(init: WeightInit): Record<string, string | Uint8Ar
     clean_up_tokenization_spaces: false,
   };
   // Vision weights are drawn first, then text: the order is part of the deterministic layout.
-  const vision = visionModel(init);
-  const text = textModel(init, tok.vocabSize);
+  const graphs: Record<string, Uint8Array> = {};
+  if (layout === 'split') {
+    graphs['onnx/vision_model.onnx'] = visionModel(init);
+    graphs['onnx/text_model.onnx'] = textModel(init, tok.vocabSize);
+  } else {
+    graphs['onnx/model.onnx'] = jointModel(init, tok.vocabSize);
+  }
   return {
     'config.json': json(config),
     'preprocessor_config.json': json(preprocessor),
     'tokenizer.json': json(tok.json),
     'tokenizer_config.json': json(tokenizerConfig),
     'special_tokens_map.json': json({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', unk_token: '<|endoftext|>' }),
-    'onnx/vision_model.onnx': vision,
-    'onnx/text_model.onnx': text,
+    ...graphs,
   };
 }
 

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { loadClip } from '../../../lib/models/clip';
 import { ModelFolder } from '../../../lib/models/model-folder';
 import { clipScore, cosine } from '../../../lib/models/similarity';
@@ -9,10 +10,20 @@ import { TextTokenizer } from '../../../lib/models/tokenizer';
 import { generateTinyModels } from '../../../lib/models/tiny/generate';
 import type { ClipScorer } from '../../../lib/models/types';
 import { tempDir } from '../../helpers/paths';
-import { editOnnx, float16Io } from './onnx-edit';
+import { copyFolder, editOnnx, float16Io, renameValue } from './onnx-edit';
 
 const norm = (v: Float32Array): number => Math.hypot(...v);
 const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+/** One row of ids straight through a text tower ONNX file, L2-normalised like the scorer's output. */
+async function runTextTower(file: string, ids: number[], output = 'text_embeds'): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(file);
+  const out = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) });
+  await session.release();
+  const v = Float32Array.from(out[output]!.data as Float32Array);
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
 
 function image(r: number, g: number, b: number, width = 320, height = 240): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
@@ -79,6 +90,43 @@ describe('CLIP scorer', () => {
     expect(ids.slice(0, 76)).toEqual(full.slice(0, 76));
     const [e] = await clip.embedTexts([long]);
     expect(norm(e!)).toBeCloseTo(1, 5);
+  });
+
+  it('embeds a 200-word caption exactly as its reference-truncated ids (BOS + first 75 tokens + EOS)', async () => {
+    const words = ['a', 'dog', 'and', 'cat', 'on', 'the', 'red', 'bus', 'near', 'tree'];
+    const caption = Array.from({ length: 200 }, (_, i) => words[i % words.length]).join(' ');
+    // Reference ids built from the raw tokenizer, independently of TextTokenizer.encodeOne.
+    const raw = new Tokenizer(JSON.parse(await fs.readFile(path.join(clipDir, 'tokenizer.json'), 'utf8')), {});
+    const content = raw.encode(caption, { add_special_tokens: false }).ids;
+    expect(content.length).toBeGreaterThan(75);
+    const reference = [raw.token_to_id('<|startoftext|>')!, ...content.slice(0, 75), raw.token_to_id('<|endoftext|>')!];
+    const direct = await runTextTower(path.join(clipDir, 'onnx/text_model.onnx'), reference);
+    const [e] = await clip.embedTexts([caption]);
+    expect(maxAbsDiff(e!, direct)).toBeLessThan(1e-5);
+    // and the cut really is at 75: a caption differing only after token 75 embeds the same
+    const [same] = await clip.embedTexts([`${caption} zebra giraffe`]);
+    expect(maxAbsDiff(e!, same!)).toBeLessThan(1e-6);
+  });
+
+  it('SigLIP folders truncate at the 64-token context when config.json leaves max_position_embeddings to the default', async () => {
+    // tiny-clip dressed as a SigLIP split export: pooler_output outputs, model_type siglip, no max_position_embeddings
+    const dir = await copyFolder(clipDir, path.join(root, 'siglip-like'));
+    await editOnnx(path.join(dir, 'onnx/vision_model.onnx'), (m) => renameValue(m, 'image_embeds', 'pooler_output'));
+    await editOnnx(path.join(dir, 'onnx/text_model.onnx'), (m) => renameValue(m, 'text_embeds', 'pooler_output'));
+    const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> };
+    delete config.text_config['max_position_embeddings'];
+    await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'siglip' }));
+    const tokConfig = JSON.parse(await fs.readFile(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...tokConfig, model_max_length: 64 }));
+    const siglip = await loadClip(dir);
+    const caption = 'a dog and a cat on the red bus near the tree '.repeat(10);
+    const raw = new Tokenizer(JSON.parse(await fs.readFile(path.join(dir, 'tokenizer.json'), 'utf8')), {});
+    const content = raw.encode(caption, { add_special_tokens: false }).ids;
+    const eos = raw.token_to_id('<|endoftext|>')!;
+    const [e] = await siglip.embedTexts([caption]);
+    await siglip.release();
+    const direct = await runTextTower(path.join(dir, 'onnx/text_model.onnx'), [raw.token_to_id('<|startoftext|>')!, ...content.slice(0, 62), eos], 'pooler_output');
+    expect(maxAbsDiff(e!, direct)).toBeLessThan(1e-5);
   });
 
   it('gives the same image embedding alone or in a batch, across batch splits', async () => {

@@ -151,7 +151,7 @@ describe('model folders', () => {
     expect(err.message).toMatch(/not valid JSON/);
 
     const err2 = await loadError(loadCaptioner(models.clipDir));
-    expect(err2.message).toMatch(/model_type "clip" is not supported for captioning \(supported: vision-encoder-decoder\)/);
+    expect(err2.message).toMatch(/model_type "clip" is not supported for captioning \(supported: vision-encoder-decoder, florence2, blip-2\)/);
   });
 
   it('reports CUDA as unavailable when the CUDA execution provider cannot be created', async () => {

@@ -9,6 +9,7 @@ import {
   parseImageProcessor,
   preprocessImage,
   pyRound,
+  referenceFor,
   shortestEdgeSize,
   type ImageProcessorSpec,
 } from '../../../lib/models/preprocess';
@@ -62,13 +63,31 @@ describe('preprocess', () => {
 
   it('reads the CLIP and ViT processor configs', () => {
     expect(clip).toEqual({
+      reference: 'openai_clip',
       filter: 'bicubic',
       resize: { mode: 'shortest_edge', size: 224 },
       crop: { height: 224, width: 224 },
       rescale: 1 / 255,
       normalize: { mean: CLIP_MEAN, std: CLIP_STD },
     });
-    expect(vit).toEqual({ filter: 'bilinear', resize: { mode: 'exact', height: 224, width: 224 }, rescale: 1 / 255, normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+    expect(vit).toEqual({
+      reference: 'transformers',
+      filter: 'bilinear',
+      resize: { mode: 'exact', height: 224, width: 224 },
+      rescale: 1 / 255,
+      normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    });
+  });
+
+  it('follows OpenAI CLIP for CLIP processors and transformers for the others', () => {
+    expect(referenceFor({ image_processor_type: 'CLIPImageProcessor' })).toBe('openai_clip');
+    expect(referenceFor({ feature_extractor_type: 'CLIPFeatureExtractor' })).toBe('openai_clip');
+    expect(referenceFor({ image_processor_type: 'BlipImageProcessor' })).toBe('transformers');
+    expect(referenceFor({ image_processor_type: 'SiglipImageProcessor' })).toBe('transformers');
+    expect(referenceFor({})).toBe('transformers');
+    // Crop offsets: torchvision rounds half to even and pads floor((crop - size) / 2) in front; transformers floors.
+    expect([227, 229, 201].map((s) => centerCropOffset(s, 224, 'openai_clip'))).toEqual([2, 2, -11]);
+    expect([227, 229, 201].map((s) => centerCropOffset(s, 224, 'transformers'))).toEqual([1, 2, -12]);
   });
 
   it('produces CHW float32 at the model size, normalised with the processor mean/std', async () => {
@@ -126,15 +145,20 @@ describe('preprocess', () => {
     for (let c = 0; c < 3; c++) expect(at(g, c, 7, 7)).toBeCloseTo(90 / 127.5 - 1, 4);
   });
 
-  it('does not apply EXIF orientation (PIL does not)', async () => {
-    // Left half red, right half blue, tagged "rotate 90° CW": unrotated, the left columns stay red.
+  it('applies EXIF orientation for transformers processors (load_image does), not for CLIP (OpenAI\'s transform does not)', async () => {
+    // Left half red, right half blue, tagged "rotate 90° CW": displayed, the red half is on top.
     const raw = Buffer.alloc(300 * 200 * 3);
     for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) raw.set(x < 150 ? [255, 0, 0] : [0, 0, 255], (y * 300 + x) * 3);
     const jpeg = await sharp(raw, { raw: { width: 300, height: 200, channels: 3 } }).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
     expect((await sharp(jpeg).metadata()).orientation).toBe(6);
-    const p = await preprocessImage(jpeg, vit);
-    expect(at(p, 0, 112, 10)).toBeGreaterThan(0.8); // red
-    expect(at(p, 2, 112, 213)).toBeGreaterThan(0.8); // blue
+    for (const resampler of ['sharp', 'pillow'] as const) {
+      const c = await preprocessImage(jpeg, clip, { resampler });
+      expect(at(c, 0, 112, 10)).toBeGreaterThan(1.5); // red on the left, as stored
+      expect(at(c, 2, 112, 213)).toBeGreaterThan(1.5); // blue on the right
+      const v = await preprocessImage(jpeg, vit, { resampler });
+      expect(at(v, 0, 10, 112)).toBeGreaterThan(0.8); // red on top, as displayed
+      expect(at(v, 2, 213, 112)).toBeGreaterThan(0.8); // blue at the bottom
+    }
   });
 
   it('reports bad images with the SampleError reasons the decision parquet records', async () => {

@@ -36,6 +36,12 @@ describe('report.html', () => {
     // the numbers are on the page
     expect(html).toContain('raw30-synthetic70-filtered');
     expect(html).toContain('0.3572'); // mean chosen CLIP score
+    // CLIPScore = 2.5 · max(cos, 0), averaged: the last column of the score table, for each caption set
+    const clipScores = (row: string): string | undefined => new RegExp(`<tr><td>${row}</td>(?:<td[^>]*>[^<]*</td>)*<td class="n">([^<]*)</td></tr>`).exec(html)?.[1];
+    expect(html).toContain('<th class="n">mean CLIPScore</th>');
+    expect(clipScores('raw \\(every scored sample\\)')).toBe('0.4860'); // the -0.0505 score counts as 0, not negative
+    expect(clipScores('synthetic \\(every scored sample\\)')).toBe('0.4763');
+    expect(clipScores('chosen \\(kept samples\\)')).toBe('0.8929');
     expect(html).toContain('τ_raw(0.3) = 0.3000'); // threshold line on the score plots
     expect(html).toMatch(/tokenisation: NFKC/i);
     expect(html).toContain('1.04/√m = 0.81 %');

@@ -1,0 +1,259 @@
+/**
+ * Benchmark (b): what the CLIP scoring stage costs over the bare model, on one shard's worth of samples. Three
+ * timings of the same work per image (one image embedding, the raw and the synthetic caption's text embeddings,
+ * their two cosines), same batch size, same session options, interleaved round by round:
+ *
+ *  (i)   bare: `session.run` of vision_model / text_model on ready tensors (pixel batches stacked and converted,
+ *        texts tokenised, all before the clock starts) — the reference;
+ *  (ii)  scorer: ClipScorer.embedImages / embedTexts + cosine on the same PixelTensors and strings (our stacking,
+ *        dtype adaptation, tokenisation, L2 normalisation);
+ *  (iii) stage: scoreShard on a real WebDataset shard of the same images (tar read, decode + preprocess with one
+ *        batch of look-ahead, embed, cosine, parquet + commit marker).
+ *
+ * Overhead = t_ours / t_bare − 1; the issue's goal is ≤ 10 % for the scorer.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { parseConfig } from '../lib/config/load';
+import { encodeParquetRows } from '../lib/formats/parquet';
+import { loadClip } from '../lib/models/clip';
+import { ModelFolder, onnxFileName } from '../lib/models/model-folder';
+import { createSession, floatInputType, floatTensor, int64Tensor, type Session } from '../lib/models/session';
+import { cosine } from '../lib/models/similarity';
+import { TextTokenizer } from '../lib/models/tokenizer';
+import type { ClipScorer, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
+import { RunLayout } from '../lib/pipeline/layout';
+import { planRun } from '../lib/pipeline/plan';
+import { readInputSamples } from '../lib/pipeline/samples';
+import { scoreShard } from '../lib/pipeline/score-stage';
+import { CAPTION_COLUMNS, type CaptionRow } from '../lib/pipeline/tables';
+import { generateSampleData } from '../lib/sampledata';
+
+export interface ClipScoringOptions {
+  /** CLIP model folder (split export). */
+  dir: string;
+  images?: number;
+  batchSize?: number;
+  /** Timed rounds (after one warm-up round); medians are reported. */
+  runs?: number;
+  device?: Device;
+  dtype?: 'fp32' | 'fp16';
+  /** ORT intra-op threads on every side (default: ORT's, one per physical core). */
+  threads?: number;
+}
+
+export interface ClipScoringResult {
+  model: string;
+  device: string;
+  dtype: string;
+  images: number;
+  batch_size: number;
+  runs: number;
+  threads: number | null;
+  /** median seconds for all images */
+  bare_s: number;
+  scorer_s: number;
+  stage_s: number;
+  bare_ips: number;
+  scorer_ips: number;
+  stage_ips: number;
+  /** (t_ours / t_bare − 1) × 100 */
+  scorer_overhead_pct: number;
+  stage_overhead_pct: number;
+}
+
+interface Sample {
+  key: string;
+  uid: string | null;
+  raw: string;
+  synthetic: string;
+  pixels: PixelTensor;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function batches<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/** The bare reference: the same ONNX files in sessions of our own, fed tensors built before timing. */
+class BareClip {
+  private constructor(
+    private readonly vision: Session,
+    private readonly text: Session,
+    private readonly tokenizer: TextTokenizer,
+    private readonly textOpts: { maxLength: number; padTo: number | undefined },
+  ) {}
+
+  static async open(dir: string, opts: RuntimeOptions): Promise<BareClip> {
+    const folder = await ModelFolder.open(dir, opts.dtype);
+    const config = JSON.parse(await readFile(folder.display('config.json'), 'utf8')) as { model_type: string; text_config?: { max_position_embeddings?: number } };
+    const maxLength = config.text_config?.max_position_embeddings ?? 77;
+    const vision = await createSession(folder.display(onnxFileName('vision_model', folder.dtype)), 'bare vision_model', opts);
+    const text = await createSession(folder.display(onnxFileName('text_model', folder.dtype)), 'bare text_model', opts);
+    // Same tokenisation as the scorer (clip.ts): SigLIP pads to the full context, CLIP to the batch's longest.
+    return new BareClip(vision, text, await TextTokenizer.load(folder), { maxLength, padTo: config.model_type === 'siglip' ? maxLength : undefined });
+  }
+
+  imageFeeds(batch: readonly PixelTensor[]): Record<string, ort.Tensor> {
+    const [c, h, w] = batch[0]!.dims;
+    const data = new Float32Array(batch.length * c * h * w);
+    batch.forEach((p, i) => data.set(p.data, i * c * h * w));
+    return { pixel_values: floatTensor(floatInputType(this.vision, 'pixel_values'), data, [batch.length, c, h, w]) };
+  }
+
+  textFeeds(texts: readonly string[]): Record<string, ort.Tensor> {
+    const enc = this.tokenizer.encodeBatch(texts, this.textOpts);
+    const feeds: Record<string, ort.Tensor> = { input_ids: int64Tensor(enc.ids, [enc.batch, enc.length]) };
+    if (this.text.inputNames.includes('attention_mask')) feeds['attention_mask'] = int64Tensor(enc.attentionMask, [enc.batch, enc.length]);
+    return feeds;
+  }
+
+  runVision(feeds: Record<string, ort.Tensor>): Promise<unknown> {
+    return this.vision.run(feeds);
+  }
+
+  runText(feeds: Record<string, ort.Tensor>): Promise<unknown> {
+    return this.text.run(feeds);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.vision.release(), this.text.release()]);
+  }
+}
+
+/**
+ * One img2dataset shard of `n` generated samples (sample-data's JPEGs and raw captions), its samples read back
+ * and preprocessed by `clip`, and synthetic captions: each image's exact scene description (caption-length text).
+ */
+async function makeShard(root: string, n: number, clip: ClipScorer): Promise<{ input: string; samples: Sample[] }> {
+  const input = path.join(root, 'in');
+  const data = await generateSampleData({ out: input, shards: 1, perShard: n, seed: 3 });
+  const shard = data.shards[0]!;
+  const samples: Sample[] = [];
+  for await (const s of readInputSamples(shard.tar)) {
+    const truth = s.uid ? data.truth[s.uid] : undefined;
+    if (!s.image || !truth) throw new Error(`bench shard: sample ${s.key} has no image or ground truth`);
+    samples.push({ key: s.key, uid: s.uid, raw: s.rawCaption, synthetic: truth.description, pixels: await clip.preprocess(s.image) });
+  }
+  return { input, samples };
+}
+
+export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScoringResult> {
+  const n = o.images ?? 256;
+  const batchSize = o.batchSize ?? 64;
+  const runs = o.runs ?? 5;
+  const runtime: RuntimeOptions = { device: o.device, dtype: o.dtype, ...(o.threads ? { intraOpNumThreads: o.threads } : {}) };
+  const root = await mkdtemp(path.join(os.tmpdir(), 'bench-clip-'));
+  const clip = await loadClip(o.dir, { ...runtime, maxBatchSize: batchSize });
+  const bare = await BareClip.open(o.dir, runtime);
+  try {
+    const { input, samples } = await makeShard(root, n, clip);
+    const groups = batches(samples, batchSize);
+
+    // (i) everything the model needs, built before timing.
+    const ready = groups.map((g) => ({
+      image: bare.imageFeeds(g.map((s) => s.pixels)),
+      raw: bare.textFeeds(g.map((s) => s.raw)),
+      synthetic: bare.textFeeds(g.map((s) => s.synthetic)),
+    }));
+    const runBare = async (): Promise<void> => {
+      // The three runs of a batch are in flight together, as in the stage, so both sides may overlap them.
+      for (const r of ready) await Promise.all([bare.runVision(r.image), bare.runText(r.raw), bare.runText(r.synthetic)]);
+    };
+
+    // (ii) the scorer API on the same PixelTensors and strings.
+    let sink = 0;
+    const runScorer = async (): Promise<void> => {
+      for (const g of groups) {
+        const [img, raw, syn] = await Promise.all([clip.embedImages(g.map((s) => s.pixels)), clip.embedTexts(g.map((s) => s.raw)), clip.embedTexts(g.map((s) => s.synthetic))]);
+        for (let i = 0; i < g.length; i++) sink += cosine(img[i]!, raw[i]!) + cosine(img[i]!, syn[i]!);
+      }
+    };
+
+    // (iii) the whole stage; each round scores a fresh run (a committed shard would be skipped).
+    const captions: CaptionRow[] = samples.map((s) => ({
+      key: s.key,
+      uid: s.uid,
+      raw_caption: s.raw,
+      synthetic_caption: s.synthetic,
+      error: null,
+      error_message: null,
+      original_width: null,
+      original_height: null,
+    }));
+    const captionParquet = encodeParquetRows(CAPTION_COLUMNS, captions);
+    let round = 0;
+    const prepareStage = async (): Promise<() => Promise<void>> => {
+      const config = parseConfig(
+        {
+          run: { name: `bench-${round++}` },
+          input: { uri: input },
+          output: { uri: path.join(root, 'out') },
+          strategy: { preset: 'raw-top30' },
+          models: { captioner: { path: o.dir }, clip: { path: o.dir } },
+          score: { batchSize },
+        },
+        'bench',
+      );
+      const plan = await planRun(config);
+      const file = new RunLayout(plan.runUri).captions(plan.shards[0]!.name);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, captionParquet);
+      return async () => {
+        const s = await scoreShard(plan, 0, clip);
+        if (s.ok !== n) throw new Error(`bench score stage scored ${s.ok} of ${n} samples`);
+      };
+    };
+
+    const times = { bare: [] as number[], scorer: [] as number[], stage: [] as number[] };
+    for (let r = -1; r < runs; r++) {
+      // Rotating the order spreads a shared machine's drift over all three sides.
+      const order = (['bare', 'scorer', 'stage'] as const).map((_, i, a) => a[(i + Math.max(r, 0)) % 3]!);
+      for (const side of order) {
+        const stage = side === 'stage' ? await prepareStage() : undefined;
+        const t = await seconds(side === 'bare' ? runBare : side === 'scorer' ? runScorer : stage!);
+        if (r >= 0) times[side].push(t); // round -1 is the warm-up
+      }
+    }
+    if (!Number.isFinite(sink)) throw new Error('bench: non-finite cosine');
+
+    const bare_s = median(times.bare);
+    const scorer_s = median(times.scorer);
+    const stage_s = median(times.stage);
+    return {
+      model: path.resolve(o.dir),
+      device: o.device ?? 'cpu',
+      dtype: o.dtype ?? 'fp32',
+      images: n,
+      batch_size: batchSize,
+      runs,
+      threads: o.threads ?? null,
+      bare_s,
+      scorer_s,
+      stage_s,
+      bare_ips: n / bare_s,
+      scorer_ips: n / scorer_s,
+      stage_ips: n / stage_s,
+      scorer_overhead_pct: (scorer_s / bare_s - 1) * 100,
+      stage_overhead_pct: (stage_s / bare_s - 1) * 100,
+    };
+  } finally {
+    await Promise.all([clip.release(), bare.release()]);
+    await rm(root, { recursive: true, force: true });
+  }
+}

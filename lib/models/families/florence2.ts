@@ -1,0 +1,344 @@
+/**
+ * Florence-2 in the transformers.js (onnx-community) layout. Per batch: onnx/vision_encoder.onnx turns pixels into
+ * image_features, onnx/embed_tokens.onnx embeds the task prompt ("<CAPTION>" -> "What does the image describe?"),
+ * onnx/encoder_model.onnx encodes concat(image_features, prompt embeddings). Per step: embed_tokens embeds the
+ * new decoder tokens and onnx/decoder_model_merged.onnx runs with two caches per layer:
+ *   past_key_values.{i}.decoder.* grows by one position a step (self-attention);
+ *   past_key_values.{i}.encoder.* (cross-attention K/V) is computed on the first step and handed back unchanged.
+ * Optimum's merged export returns empty placeholders for present.{i}.encoder.* on cached steps, so the first
+ * step's values are kept (transformers.js does the same); an export that returns them every step works too.
+ * The task prompt is encoder-side; promptIds are the decoder's start ids (decoder_start_token_id, then the
+ * forced BOS when the configs force one, as HF's ForcedBOSTokenLogitsProcessor would).
+ */
+import type * as ort from 'onnxruntime-node';
+import { z } from 'zod';
+import { InputError } from '../../errors';
+import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
+import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
+import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
+import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows } from '../session';
+import type { TextTokenizer } from '../tokenizer';
+import { checkTokenizerFits } from '../tokenizer-check';
+import type { PixelTensor, RuntimeOptions } from '../types';
+
+/** processing_florence2.py's captioning tasks and prompts; a folder's preprocessor_config.json may restate them. */
+export const FLORENCE2_CAPTION_TASKS: Readonly<Record<string, string>> = {
+  '<CAPTION>': 'What does the image describe?',
+  '<DETAILED_CAPTION>': 'Describe in detail what is shown in the image.',
+  '<MORE_DETAILED_CAPTION>': 'Describe with a paragraph what is shown in the image.',
+};
+export const DEFAULT_FLORENCE2_TASK = '<CAPTION>';
+
+export interface Florence2Options extends RuntimeOptions, DecodeOptions {
+  /** Captioning task token (default `<CAPTION>`). */
+  taskPrompt?: string;
+}
+
+const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
+const specialIds = {
+  decoder_start_token_id: z.number().int().nullish(),
+  forced_bos_token_id: z.number().int().nullish(),
+  bos_token_id: z.number().int().nullish(),
+  eos_token_id: tokenIds.nullish(),
+  pad_token_id: z.number().int().nullish(),
+};
+const positive = z.number().int().positive().optional();
+export const florence2ConfigSchema = z.object({
+  model_type: z.literal('florence2'),
+  ...specialIds,
+  // Florence-2 keeps the language model's sizes (and usually its special ids) under text_config.
+  text_config: z.object({ ...specialIds, d_model: positive, decoder_layers: positive, decoder_attention_heads: positive, vocab_size: positive }),
+});
+const generationConfigSchema = z.object(specialIds);
+const taskPromptsSchema = z.looseObject({ task_prompts_without_inputs: z.record(z.string(), z.string()).optional() });
+
+const asList = (v: number | number[] | null | undefined): number[] | undefined => (v === null || v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+
+/** The prompt text of a captioning task, from the folder's preprocessor_config.json when it restates it. */
+async function taskPromptText(folder: ModelFolder, task: unknown): Promise<string> {
+  const valid = Object.keys(FLORENCE2_CAPTION_TASKS);
+  if (typeof task !== 'string' || !valid.includes(task)) {
+    throw new InputError('InvalidConfig', `taskPrompt ${JSON.stringify(task)} is not a Florence-2 captioning task (valid: ${valid.join(', ')})`);
+  }
+  const pre = await folder.readJson('preprocessor_config.json', taskPromptsSchema);
+  return pre.task_prompts_without_inputs?.[task] ?? FLORENCE2_CAPTION_TASKS[task]!;
+}
+
+export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenizer, opts: Florence2Options): Promise<CaptionModel> {
+  const configFile = folder.display('config.json');
+  const task = opts.taskPrompt ?? DEFAULT_FLORENCE2_TASK;
+  const promptText = await taskPromptText(folder, task);
+  const config = await folder.readJson('config.json', florence2ConfigSchema);
+  const gen = (await folder.readJson('generation_config.json', generationConfigSchema, { optional: true })) ?? {};
+  const text = config.text_config;
+
+  // Special ids: generation_config.json wins, then config.json, then text_config (HF's order).
+  const start = gen.decoder_start_token_id ?? config.decoder_start_token_id ?? text.decoder_start_token_id;
+  const forcedBos = gen.forced_bos_token_id ?? config.forced_bos_token_id ?? text.forced_bos_token_id;
+  const eosIds = asList(gen.eos_token_id) ?? asList(config.eos_token_id) ?? asList(text.eos_token_id) ?? (tokenizer.eosId !== undefined ? [tokenizer.eosId] : undefined);
+  if (start === undefined || start === null) throw new InputError('BadModel', `${configFile}: no decoder_start_token_id (generation_config.json, config.json or text_config)`);
+  if (!eosIds || eosIds.length === 0) throw new InputError('BadModel', `${configFile}: no eos_token_id`);
+  const taskIds = tokenizer.encodeOne(promptText);
+
+  const spec = await loadImageProcessor(folder);
+  const size = outputSize(spec);
+  if (!size) throw new InputError('BadModel', `${folder.display('preprocessor_config.json')}: must produce a fixed image size`);
+
+  const opened: LoadedSession[] = [];
+  const open = async (name: string, signature: Parameters<ModelFolder['session']>[1], verify?: Parameters<ModelFolder['session']>[3]): Promise<LoadedSession> => {
+    const s = await folder.session(name, signature, opts, verify);
+    opened.push(s);
+    return s;
+  };
+  try {
+    const hidden = text.d_model;
+    const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
+    const vision = await open('vision_encoder', {
+      inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: size[0], 3: size[1] } }],
+      outputs: [{ name: 'image_features', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
+    });
+    const embed = await open('embed_tokens', {
+      inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }],
+      outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
+    });
+    const encoder = await open('encoder_model', {
+      inputs: [
+        { name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims },
+        { name: 'attention_mask', types: ['int64'], rank: 2 },
+      ],
+      outputs: [{ name: 'last_hidden_state', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
+    });
+    // A tokenizer that does not fit the decoder's vocabulary is refused here, not discovered per sample.
+    const decoder = await open(
+      'decoder_model_merged',
+      (session, file) => decoderSignature(session, file, text.decoder_layers, hidden),
+      (session, file) =>
+        checkTokenizerFits(
+          tokenizer,
+          { vocab: [[staticDim(session, 'logits', 'output', 2), `${file} logits`], [text.vocab_size, `${configFile} text_config.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } },
+          folder.display('tokenizer.json'),
+        ),
+    );
+
+    const layers = decoder.session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
+    const heads = staticDim(decoder.session, 'past_key_values.0.decoder.key', 'input', 1) ?? text.decoder_attention_heads;
+    const headDim = staticDim(decoder.session, 'past_key_values.0.decoder.key', 'input', 3) ?? (hidden && heads ? hidden / heads : undefined);
+    if (!heads || !headDim || !Number.isInteger(headDim)) {
+      throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${configFile} text_config decoder_attention_heads/d_model)`);
+    }
+    const promptIds = forcedBos === undefined || forcedBos === null ? [start] : [start, forcedBos];
+    const sessions = { vision, embed, encoder, decoder };
+    return new Florence2(folder.dir, tokenizer, spec, size, sessions, { layers, heads, headDim }, task, taskIds, promptIds, eosIds, { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler });
+  } catch (err) {
+    await Promise.all(opened.map((s) => s.session.release()));
+    throw err;
+  }
+}
+
+/** The onnx-community merged decoder: inputs_embeds in, two caches per layer, layer count from its own inputs. */
+function decoderSignature(session: ort.InferenceSession, file: string, configLayers: number | undefined, hidden: number | undefined): SessionSignature {
+  const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
+  if (layers === 0) {
+    throw new InputError('BadModel', `${file}: no past_key_values.{i}.decoder.key inputs; expected Florence-2's merged decoder with cache (inputs: ${session.inputNames.join(', ')})`);
+  }
+  if (configLayers !== undefined && configLayers !== layers) {
+    throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.decoder_layers says ${configLayers}`);
+  }
+  const past: TensorSpec[] = [];
+  const present: TensorSpec[] = [];
+  for (let i = 0; i < layers; i++) {
+    for (const side of ['decoder', 'encoder']) {
+      for (const part of ['key', 'value']) {
+        past.push({ name: `past_key_values.${i}.${side}.${part}`, types: FLOAT_TYPES, rank: 4 });
+        present.push({ name: `present.${i}.${side}.${part}`, types: FLOAT_TYPES, rank: 4 });
+      }
+    }
+  }
+  const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
+  return {
+    inputs: [
+      { name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims },
+      { name: 'encoder_hidden_states', types: FLOAT_TYPES, rank: 3, dims: hiddenDims },
+      { name: 'use_cache_branch', types: ['bool'], rank: 1 },
+      ...past,
+      // Fed only when the export has it.
+      { name: 'encoder_attention_mask', types: ['int64'], rank: 2, optional: true },
+    ],
+    outputs: [{ name: 'logits', types: FLOAT_TYPES, rank: 3 }, ...present],
+  };
+}
+
+interface CacheShape {
+  layers: number;
+  heads: number;
+  headDim: number;
+}
+
+interface Sessions {
+  vision: LoadedSession;
+  embed: LoadedSession;
+  encoder: LoadedSession;
+  decoder: LoadedSession;
+}
+
+/** `t` in element type `type` (fp16 exports may mix float16 and float32 across files). */
+function asFloatType(t: ort.Tensor, type: 'float32' | 'float16', file: string): ort.Tensor {
+  return t.type === type ? t : floatTensor(type, readFloats(t, file), t.dims);
+}
+
+/** Runs embed_tokens on equal-length rows of ids and checks the [rows, seq, hidden] result. */
+async function embedIds({ session, file }: LoadedSession, tokens: readonly (readonly number[])[]): Promise<ort.Tensor> {
+  const rows = tokens.length;
+  const seq = tokens[0]?.length ?? 0;
+  const out = (await runSession(session, file, { input_ids: int64Tensor(tokens.flat(), [rows, seq]) }))['inputs_embeds'];
+  if (!out || out.dims.length !== 3 || out.dims[0] !== rows || out.dims[1] !== seq) {
+    throw new InputError('BadModel', `${file}: inputs_embeds has shape [${out?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${seq}, hidden]`);
+  }
+  return out;
+}
+
+class Florence2 implements CaptionModel {
+  readonly family = 'florence2';
+
+  constructor(
+    readonly modelDir: string,
+    readonly tokenizer: TextTokenizer,
+    private readonly spec: ImageProcessorSpec,
+    private readonly size: [number, number],
+    private readonly sessions: Sessions,
+    private readonly cache: CacheShape,
+    /** the task token (e.g. `<CAPTION>`) and its prompt ids, fed to the encoder after the image features */
+    readonly task: string,
+    private readonly taskIds: readonly number[],
+    readonly promptIds: readonly number[],
+    readonly eosIds: readonly number[],
+    private readonly decode: DecodeOptions,
+  ) {}
+
+  preprocess(image: Buffer): Promise<PixelTensor> {
+    return preprocessImage(image, this.spec, this.decode);
+  }
+
+  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
+    const { vision, embed, encoder, decoder } = this.sessions;
+    const batch = stackPixels(pixels, this.size);
+    const rows = batch.dims[0];
+    const image = (await runSession(vision.session, vision.file, { pixel_values: floatTensor(floatInputType(vision.session, 'pixel_values'), batch.data, batch.dims) }))['image_features'];
+    if (!image || image.dims.length !== 3 || image.dims[0] !== rows) {
+      throw new InputError('BadModel', `${vision.file}: image_features has shape [${image?.dims.join(', ') ?? 'missing'}], expected [${rows}, tokens, hidden]`);
+    }
+    const prompt = await embedIds(embed, pixels.map(() => this.taskIds));
+    const hidden = image.dims[2]!;
+    if (prompt.dims[2] !== hidden) throw new InputError('BadModel', `${embed.file}: embeddings are ${prompt.dims[2]} wide but ${vision.file} gives ${hidden}`);
+
+    // Encoder input per row: the image tokens, then the task prompt's tokens (transformers.js's merge order).
+    const imageLen = image.dims[1]!;
+    const promptLen = this.taskIds.length;
+    const len = imageLen + promptLen;
+    const img = readFloats(image, vision.file);
+    const txt = readFloats(prompt, embed.file);
+    const joined = new Float32Array(rows * len * hidden);
+    for (let r = 0; r < rows; r++) {
+      joined.set(img.subarray(r * imageLen * hidden, (r + 1) * imageLen * hidden), r * len * hidden);
+      joined.set(txt.subarray(r * promptLen * hidden, (r + 1) * promptLen * hidden), (r * len + imageLen) * hidden);
+    }
+    const mask = int64Tensor(new Array<number>(rows * len).fill(1), [rows, len]);
+    const inputsEmbeds = floatTensor(floatInputType(encoder.session, 'inputs_embeds'), joined, [rows, len, hidden]);
+    const states = (await runSession(encoder.session, encoder.file, { inputs_embeds: inputsEmbeds, attention_mask: mask }))['last_hidden_state'];
+    if (!states || states.dims.length !== 3 || states.dims[0] !== rows || states.dims[1] !== len) {
+      throw new InputError('BadModel', `${encoder.file}: last_hidden_state has shape [${states?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${len}, hidden]`);
+    }
+    return new Florence2DecodeState(embed, decoder, asFloatType(states, floatInputType(decoder.session, 'encoder_hidden_states'), encoder.file), mask, this.cache);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s: LoadedSession) => s.session.release()));
+  }
+}
+
+class Florence2DecodeState implements DecodeState {
+  /** past_key_values.{i}.decoder.key, .value for each layer (self-attention, grows every step) */
+  private selfPast: ort.Tensor[];
+  /** past_key_values.{i}.encoder.key, .value for each layer (cross-attention, fixed after the first step) */
+  private crossPast: ort.Tensor[];
+  private pastLen = 0;
+  private readonly embedsType: 'float32' | 'float16';
+
+  constructor(
+    private readonly embed: LoadedSession,
+    private readonly decoder: LoadedSession,
+    private encoderStates: ort.Tensor,
+    private encoderMask: ort.Tensor,
+    private readonly cache: CacheShape,
+  ) {
+    const rows = encoderStates.dims[0]!;
+    const empty = (name: string): ort.Tensor => floatTensor(floatInputType(decoder.session, name), new Float32Array(0), [rows, cache.heads, 0, cache.headDim]);
+    this.selfPast = Array.from({ length: 2 * cache.layers }, () => empty('past_key_values.0.decoder.key'));
+    this.crossPast = Array.from({ length: 2 * cache.layers }, () => empty('past_key_values.0.encoder.key'));
+    this.embedsType = floatInputType(decoder.session, 'inputs_embeds');
+  }
+
+  get rows(): number {
+    return this.encoderStates.dims[0]!;
+  }
+
+  async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
+    const rows = this.rows;
+    const seq = tokens[0]?.length ?? 0;
+    if (tokens.length !== rows || seq === 0 || tokens.some((t) => t.length !== seq)) {
+      throw new Error(`decoder step: expected ${rows} rows of equal, non-zero length`);
+    }
+    const { session, file } = this.decoder;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: asFloatType(await embedIds(this.embed, tokens), this.embedsType, this.embed.file),
+      encoder_hidden_states: this.encoderStates,
+      use_cache_branch: boolTensor([this.pastLen > 0], [1]),
+    };
+    if (session.inputNames.includes('encoder_attention_mask')) feeds['encoder_attention_mask'] = this.encoderMask;
+    for (let i = 0; i < this.cache.layers; i++) {
+      for (const [j, part] of ['key', 'value'].entries()) {
+        feeds[`past_key_values.${i}.decoder.${part}`] = this.selfPast[2 * i + j]!;
+        feeds[`past_key_values.${i}.encoder.${part}`] = this.crossPast[2 * i + j]!;
+      }
+    }
+
+    const out = await runSession(session, file, feeds);
+    const logits = out['logits'];
+    if (!logits || logits.dims.length !== 3 || logits.dims[0] !== rows || logits.dims[1] !== seq) {
+      throw new InputError('BadModel', `${file}: logits have shape [${logits?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${seq}, vocab]`);
+    }
+    const total = this.pastLen + seq;
+    const encLen = this.encoderStates.dims[1]!;
+    for (let i = 0; i < this.cache.layers; i++) {
+      for (const [j, part] of ['key', 'value'].entries()) {
+        const self = out[`present.${i}.decoder.${part}`];
+        if (!self || self.dims[0] !== rows || self.dims[2] !== total) {
+          throw new InputError('BadModel', `${file}: present.${i}.decoder.${part} has shape [${self?.dims.join(', ') ?? 'missing'}], expected past+new = ${total} positions for ${rows} rows`);
+        }
+        this.selfPast[2 * i + j] = self;
+        const cross = out[`present.${i}.encoder.${part}`];
+        if (cross && cross.dims[0] === rows && cross.dims[2] === encLen) this.crossPast[2 * i + j] = cross;
+        else if (this.pastLen === 0) {
+          // Only cached steps may return Optimum's empty placeholder; the first step must compute the K/V.
+          throw new InputError('BadModel', `${file}: present.${i}.encoder.${part} has shape [${cross?.dims.join(', ') ?? 'missing'}] on the first step, expected [${rows}, heads, ${encLen}, head_dim]`);
+        }
+      }
+    }
+    this.pastLen = total;
+
+    // Only the last position's logits are needed for the next token.
+    const vocab = logits.dims[2]!;
+    const all = readFloats(logits, file);
+    if (seq === 1) return { logits: all, vocab };
+    const last = new Float32Array(rows * vocab);
+    for (let r = 0; r < rows; r++) last.set(all.subarray((r * seq + seq - 1) * vocab, (r * seq + seq) * vocab), r * vocab);
+    return { logits: last, vocab };
+  }
+
+  keepRows(rows: readonly number[]): void {
+    this.encoderStates = selectRows(this.encoderStates, rows);
+    this.encoderMask = selectRows(this.encoderMask, rows);
+    this.selfPast = this.selfPast.map((t) => selectRows(t, rows));
+    this.crossPast = this.crossPast.map((t) => selectRows(t, rows));
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * Prefix-LM captioners (BLIP-2 with a decoder-only LM such as OPT), in the layout docs/models/blip2.md defines
+ * (transformers.js' image-text-to-text names):
+ *   onnx/vision_encoder.onnx        pixel_values [B,3,H,W] -> image_features [B, Q, D]  (vision + Q-Former + projection)
+ *   onnx/embed_tokens.onnx          input_ids [B,S] -> inputs_embeds [B, S, D]
+ *   onnx/decoder_model_merged.onnx  inputs_embeds [B,S,D], attention_mask [B, past+S], past_key_values.{i}.key/value
+ *                                   (+ position_ids, use_cache_branch when the export has them)
+ *                                   -> logits [B,S,V], present.{i}.key/value
+ * Like HF's Blip2ForConditionalGeneration.generate, the first step feeds [image_features, embed(BOS + prompt)]
+ * with an all-ones mask; later steps feed one embedded token per row against the cache.
+ */
+import type * as ort from 'onnxruntime-node';
+import { z } from 'zod';
+import { InputError } from '../../errors';
+import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
+import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
+import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
+import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, type Session } from '../session';
+import type { TextTokenizer } from '../tokenizer';
+import { checkTokenizerFits } from '../tokenizer-check';
+import type { PixelTensor, RuntimeOptions } from '../types';
+
+const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
+const specialIds = {
+  bos_token_id: z.number().int().nullish(),
+  eos_token_id: tokenIds.nullish(),
+  pad_token_id: z.number().int().nullish(),
+};
+const positive = z.number().int().positive();
+export const blip2ConfigSchema = z.object({
+  model_type: z.literal('blip-2'),
+  ...specialIds,
+  num_query_tokens: positive.optional(),
+  use_decoder_only_language_model: z.boolean().optional(),
+  text_config: z.object({
+    ...specialIds,
+    model_type: z.string().optional(),
+    num_hidden_layers: positive.optional(),
+    num_attention_heads: positive.optional(),
+    hidden_size: positive.optional(),
+    /** OPT's input-embedding width when it differs from hidden_size (project_in) */
+    word_embed_proj_dim: positive.optional(),
+    vocab_size: positive.optional(),
+  }),
+});
+const generationConfigSchema = z.object(specialIds);
+
+export interface PrefixLmOptions {
+  /** Text the LM continues after the image, e.g. "a photo of" (BLIP-2's prompt); captions exclude it. */
+  textPrompt?: string;
+}
+
+const asList = (v: number | number[] | null | undefined): number[] | undefined => (v === null || v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+const LAYER_KEY = /^past_key_values\.\d+\.key$/;
+
+export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer, opts: RuntimeOptions & DecodeOptions & PrefixLmOptions): Promise<CaptionModel> {
+  const configFile = folder.display('config.json');
+  const config = await folder.readJson('config.json', blip2ConfigSchema);
+  const gen = (await folder.readJson('generation_config.json', generationConfigSchema, { optional: true })) ?? {};
+  const text = config.text_config;
+  if (config.use_decoder_only_language_model === false) {
+    throw new InputError('BadModel', `${configFile}: BLIP-2 with an encoder-decoder language model (${text.model_type ?? 'unknown'}) is not a prefix-LM; only decoder-only LMs (OPT...) are supported`);
+  }
+
+  // generation_config.json wins, then the LM's own config (what HF's language_model.generate uses), then the top level.
+  const bos = gen.bos_token_id ?? text.bos_token_id ?? config.bos_token_id;
+  const eosIds = asList(gen.eos_token_id) ?? asList(text.eos_token_id) ?? asList(config.eos_token_id) ?? (tokenizer.eosId !== undefined ? [tokenizer.eosId] : undefined);
+  if (bos === undefined || bos === null) throw new InputError('BadModel', `${configFile}: no bos_token_id (text_config nor generation_config.json)`);
+  if (!eosIds || eosIds.length === 0) throw new InputError('BadModel', `${configFile}: no eos_token_id`);
+  const promptIds = promptTokens(tokenizer, bos, opts.textPrompt);
+
+  const spec = await loadImageProcessor(folder);
+  const size = outputSize(spec);
+  if (!size) throw new InputError('BadModel', `${folder.display('preprocessor_config.json')}: must produce a fixed image size`);
+
+  // The decoder defines the LM; the embedding width every other graph must produce is checked against it.
+  const configWidth = text.word_embed_proj_dim ?? text.hidden_size;
+  const widthSource = `${configFile} text_config.${text.word_embed_proj_dim ? 'word_embed_proj_dim' : 'hidden_size'}`;
+  const loaded: LoadedSession[] = [];
+  try {
+    const decoder = await folder.session('decoder_model_merged', (s, file) => decoderSignature(s, file, text.num_hidden_layers, text.vocab_size), opts, (s, file) => {
+      expectWidth(s, file, 'inputs_embeds', 'input', configWidth, widthSource);
+      const vocab: [number | undefined, string][] = [
+        [staticDim(s, 'logits', 'output', 2), `${file} logits`],
+        [text.vocab_size, `${configFile} text_config.vocab_size`],
+      ];
+      checkTokenizerFits(tokenizer, { vocab, ids: { bos_token_id: bos, eos_token_id: eosIds } }, folder.display('tokenizer.json'));
+    });
+    loaded.push(decoder);
+    const width = configWidth ?? staticDim(decoder.session, 'inputs_embeds', 'input', 2);
+    const source = configWidth !== undefined ? widthSource : `inputs_embeds of ${decoder.file}`;
+    const embed = await folder.session(
+      'embed_tokens',
+      { inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }], outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 }] },
+      opts,
+      (s, file) => expectWidth(s, file, 'inputs_embeds', 'output', width, source),
+    );
+    loaded.push(embed);
+    const vision = await folder.session(
+      'vision_encoder',
+      {
+        inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: size[0], 3: size[1] } }],
+        outputs: [{ name: 'image_features', types: FLOAT_TYPES, rank: 3 }],
+      },
+      opts,
+      (s, file) => {
+        expectWidth(s, file, 'image_features', 'output', width, source);
+        const queries = staticDim(s, 'image_features', 'output', 1);
+        if (config.num_query_tokens !== undefined && queries !== undefined && queries !== config.num_query_tokens) {
+          throw new InputError('BadModel', `${file}: image_features has ${queries} query tokens but ${configFile} says num_query_tokens = ${config.num_query_tokens}`);
+        }
+      },
+    );
+    loaded.push(vision);
+
+    const layers = decoder.session.inputNames.filter((n) => LAYER_KEY.test(n)).length;
+    const heads = staticDim(decoder.session, 'past_key_values.0.key', 'input', 1) ?? text.num_attention_heads;
+    const hidden = text.hidden_size;
+    const headDim = staticDim(decoder.session, 'past_key_values.0.key', 'input', 3) ?? (hidden && heads ? hidden / heads : undefined);
+    if (!heads || !headDim || !Number.isInteger(headDim)) {
+      throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${configFile} text_config num_attention_heads/hidden_size)`);
+    }
+    return new PrefixLm(folder.dir, tokenizer, spec, size, { vision, embed, decoder }, { layers, heads, headDim }, promptIds, eosIds, config.num_query_tokens, {
+      maxPixels: opts.maxPixels,
+      failOn: opts.failOn,
+      resampler: opts.resampler,
+    });
+  } catch (err) {
+    await Promise.all(loaded.map((l) => l.session.release()));
+    throw err;
+  }
+}
+
+/**
+ * BOS then the prompt's tokens, as Blip2Processor feeds them: OPT's tokenizer.json already prepends BOS (`</s>`),
+ * other tokenizers may not, so BOS is added only when missing.
+ */
+function promptTokens(tokenizer: TextTokenizer, bos: number, textPrompt: string | undefined): number[] {
+  if (textPrompt === undefined || textPrompt === '') return [bos];
+  if (typeof textPrompt !== 'string') throw new InputError('InvalidConfig', `textPrompt must be a string, got ${typeof textPrompt}`);
+  const ids = tokenizer.encodeOne(textPrompt);
+  return ids[0] === bos ? ids : [bos, ...ids];
+}
+
+/** A static last-axis size that differs from the LM's input width is refused at load, naming both sides. */
+function expectWidth(session: Session, file: string, name: string, kind: 'input' | 'output', width: number | undefined, source: string): void {
+  const actual = staticDim(session, name, kind, 2);
+  if (width !== undefined && actual !== undefined && actual !== width) {
+    throw new InputError('BadModel', `${file}: ${kind} '${name}' is ${actual} wide but the language model takes ${width}-wide input embeddings (${source})`);
+  }
+}
+
+/** Decoder-only LM with cache, taking inputs_embeds (Optimum's text-generation-with-past names otherwise). */
+function decoderSignature(session: Session, file: string, configLayers: number | undefined, vocab: number | undefined): SessionSignature {
+  const layers = session.inputNames.filter((n) => LAYER_KEY.test(n)).length;
+  if (layers === 0) {
+    throw new InputError('BadModel', `${file}: no past_key_values.{i}.key inputs; expected a decoder-only LM with cache (inputs: ${session.inputNames.join(', ')})`);
+  }
+  if (configLayers !== undefined && configLayers !== layers) {
+    throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.num_hidden_layers says ${configLayers}`);
+  }
+  const kv: TensorSpec[] = [];
+  const present: TensorSpec[] = [];
+  for (let i = 0; i < layers; i++) {
+    for (const part of ['key', 'value']) {
+      kv.push({ name: `past_key_values.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
+      present.push({ name: `present.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
+    }
+  }
+  return {
+    inputs: [
+      { name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 },
+      { name: 'attention_mask', types: ['int64'], rank: 2 },
+      ...kv,
+      // Fed only when an export has them.
+      { name: 'position_ids', types: ['int64'], rank: 2, optional: true },
+      { name: 'use_cache_branch', types: ['bool'], rank: 1, optional: true },
+    ],
+    outputs: [{ name: 'logits', types: FLOAT_TYPES, rank: 3, ...(vocab ? { dims: { 2: vocab } } : {}) }, ...present],
+  };
+}
+
+interface CacheShape {
+  layers: number;
+  heads: number;
+  headDim: number;
+}
+
+interface Sessions {
+  vision: LoadedSession;
+  embed: LoadedSession;
+  decoder: LoadedSession;
+}
+
+class PrefixLm implements CaptionModel {
+  readonly family = 'prefix-lm';
+
+  constructor(
+    readonly modelDir: string,
+    readonly tokenizer: TextTokenizer,
+    private readonly spec: ImageProcessorSpec,
+    private readonly size: [number, number],
+    private readonly sessions: Sessions,
+    private readonly cache: CacheShape,
+    readonly promptIds: readonly number[],
+    readonly eosIds: readonly number[],
+    private readonly queryTokens: number | undefined,
+    private readonly decode: DecodeOptions,
+  ) {}
+
+  preprocess(image: Buffer): Promise<PixelTensor> {
+    return preprocessImage(image, this.spec, this.decode);
+  }
+
+  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
+    const batch = stackPixels(pixels, this.size);
+    const { session, file } = this.sessions.vision;
+    const out = await runSession(session, file, { pixel_values: floatTensor(floatInputType(session, 'pixel_values'), batch.data, batch.dims) });
+    const features = out['image_features'];
+    const dims = features?.dims ?? [];
+    if (!features || dims.length !== 3 || dims[0] !== pixels.length || (this.queryTokens !== undefined && dims[1] !== this.queryTokens)) {
+      throw new InputError('BadModel', `${file}: image_features have shape [${dims.join(', ') || 'missing'}], expected [${pixels.length}, ${this.queryTokens ?? 'query tokens'}, width]`);
+    }
+    return new PrefixLmDecodeState(this.sessions, readFloats(features, file), dims[1]!, dims[2]!, pixels.length, this.cache);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(Object.values(this.sessions).map((s: LoadedSession) => s.session.release()));
+  }
+}
+
+class PrefixLmDecodeState implements DecodeState {
+  /** past_key_values.{i}.key, .value for each layer, in input order */
+  private past: ort.Tensor[];
+  private pastLen = 0;
+  private count: number;
+  private readonly embedsType: 'float32' | 'float16';
+
+  constructor(
+    private readonly sessions: Sessions,
+    /** [rows, queries, width] float32; consumed by the first step, then dropped */
+    private imageFeatures: Float32Array | undefined,
+    private readonly queries: number,
+    private readonly width: number,
+    rows: number,
+    private readonly cache: CacheShape,
+  ) {
+    this.count = rows;
+    const decoder = sessions.decoder.session;
+    this.embedsType = floatInputType(decoder, 'inputs_embeds');
+    const empty = floatTensor(floatInputType(decoder, 'past_key_values.0.key'), new Float32Array(0), [rows, cache.heads, 0, cache.headDim]);
+    this.past = Array.from({ length: 2 * cache.layers }, () => empty);
+  }
+
+  get rows(): number {
+    return this.count;
+  }
+
+  /** Token embeddings of `tokens` as float32 [rows, seq, width]. */
+  private async embed(tokens: readonly (readonly number[])[], seq: number): Promise<Float32Array> {
+    const { session, file } = this.sessions.embed;
+    const out = await runSession(session, file, { input_ids: int64Tensor(tokens.flat(), [this.count, seq]) });
+    const e = out['inputs_embeds'];
+    if (!e || e.dims.length !== 3 || e.dims[0] !== this.count || e.dims[1] !== seq || e.dims[2] !== this.width) {
+      throw new InputError('BadModel', `${file}: inputs_embeds have shape [${e?.dims.join(', ') ?? 'missing'}], expected [${this.count}, ${seq}, ${this.width}] (the width of image_features)`);
+    }
+    return readFloats(e, file);
+  }
+
+  async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
+    const rows = this.count;
+    const seq = tokens[0]?.length ?? 0;
+    if (tokens.length !== rows || seq === 0 || tokens.some((t) => t.length !== seq)) {
+      throw new Error(`decoder step: expected ${rows} rows of equal, non-zero length`);
+    }
+    const tokenEmbeds = await this.embed(tokens, seq);
+    let inputs = tokenEmbeds;
+    let len = seq;
+    if (this.pastLen === 0) {
+      // Prefill: each row is [its image features, its token embeddings].
+      const image = this.imageFeatures;
+      if (!image) throw new Error('decoder step: the image prefix is gone (state already used)');
+      const Q = this.queries;
+      const D = this.width;
+      len = Q + seq;
+      inputs = new Float32Array(rows * len * D);
+      for (let r = 0; r < rows; r++) {
+        inputs.set(image.subarray(r * Q * D, (r + 1) * Q * D), r * len * D);
+        inputs.set(tokenEmbeds.subarray(r * seq * D, (r + 1) * seq * D), (r * len + Q) * D);
+      }
+      this.imageFeatures = undefined;
+    }
+
+    const { session, file } = this.sessions.decoder;
+    const total = this.pastLen + len;
+    // Rows are never padded (same prompt, finished rows leave the batch), so the mask is all ones and the
+    // positions are past + arange(len), which is what OPT derives from the mask's cumsum.
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: floatTensor(this.embedsType, inputs, [rows, len, this.width]),
+      attention_mask: int64Tensor(new Array<number>(rows * total).fill(1), [rows, total]),
+    };
+    for (let i = 0; i < this.cache.layers; i++) {
+      feeds[`past_key_values.${i}.key`] = this.past[2 * i]!;
+      feeds[`past_key_values.${i}.value`] = this.past[2 * i + 1]!;
+    }
+    const names = session.inputNames;
+    if (names.includes('position_ids')) feeds['position_ids'] = int64Tensor(Array.from({ length: rows * len }, (_, k) => this.pastLen + (k % len)), [rows, len]);
+    if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = boolTensor([this.pastLen > 0], [1]);
+
+    const out = await runSession(session, file, feeds);
+    const logits = out['logits'];
+    if (!logits || logits.dims.length !== 3 || logits.dims[0] !== rows || logits.dims[1] !== len) {
+      throw new InputError('BadModel', `${file}: logits have shape [${logits?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${len}, vocab]`);
+    }
+    for (let i = 0; i < this.cache.layers; i++) {
+      for (const [j, part] of ['key', 'value'].entries()) {
+        const t = out[`present.${i}.${part}`];
+        if (!t || t.dims[0] !== rows || t.dims[2] !== total) {
+          throw new InputError('BadModel', `${file}: present.${i}.${part} has shape [${t?.dims.join(', ') ?? 'missing'}], expected [${rows}, heads, ${total} (past + new), head size]`);
+        }
+        this.past[2 * i + j] = t;
+      }
+    }
+    this.pastLen = total;
+
+    // Only the last position's logits are needed for the next token.
+    const vocab = logits.dims[2]!;
+    const all = readFloats(logits, file);
+    if (len === 1) return { logits: all, vocab };
+    const last = new Float32Array(rows * vocab);
+    for (let r = 0; r < rows; r++) last.set(all.subarray((r * len + len - 1) * vocab, (r * len + len) * vocab), r * vocab);
+    return { logits: last, vocab };
+  }
+
+  keepRows(rows: readonly number[]): void {
+    this.past = this.past.map((t) => selectRows(t, rows));
+    const image = this.imageFeatures;
+    if (image) {
+      const size = this.queries * this.width;
+      const kept = new Float32Array(rows.length * size);
+      rows.forEach((r, i) => kept.set(image.subarray(r * size, (r + 1) * size), i * size));
+      this.imageFeatures = kept;
+    }
+    this.count = rows.length;
+  }
+}

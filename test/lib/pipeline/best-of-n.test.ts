@@ -1,0 +1,165 @@
+/**
+ * Caption candidates and best-of-N by CLIP score, through the real stages with the tiny models: candidate 0 is the
+ * one-candidate caption, the kept candidate has the highest CLIP score, and the decision carries its text.
+ */
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseConfig } from '../../../lib/config/load';
+import { decodeParquetRows } from '../../../lib/formats/parquet';
+import { loadCaptioner, loadClip } from '../../../lib/models';
+import { bestCandidate, captionCandidates, candidateSeed } from '../../../lib/models/candidates';
+import { cosine } from '../../../lib/models/similarity';
+import { PAPER_CAPTION_OPTIONS, type Captioner, type ClipScorer } from '../../../lib/models/types';
+import { captionShard } from '../../../lib/pipeline/caption-stage';
+import { RunLayout } from '../../../lib/pipeline/layout';
+import { planRun } from '../../../lib/pipeline/plan';
+import { scoreShard } from '../../../lib/pipeline/score-stage';
+import { selectShard } from '../../../lib/pipeline/select-stage';
+import type { CandidateRow, CaptionRow, DecisionRow, ScoreRow } from '../../../lib/pipeline/tables';
+import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
+import { generateSampleData } from '../../../lib/sampledata';
+import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+
+let captioner: Captioner;
+let clip: ClipScorer;
+let input: string;
+
+beforeAll(async () => {
+  captioner = await loadCaptioner(TINY_CAPTIONER);
+  clip = await loadClip(TINY_CLIP);
+  input = path.join(tempDir(), 'in');
+  await generateSampleData({ out: input, shards: 1, perShard: 10, seed: 3, corrupt: 1, failures: 0 });
+});
+
+afterAll(async () => {
+  await captioner?.release();
+  await clip?.release();
+});
+
+const cfg = (output: string, caption: Record<string, unknown>) =>
+  parseConfig(
+    {
+      run: { name: 'bon', seed: 9 },
+      input: { uri: input },
+      output: { uri: output },
+      strategy: { preset: 'synthetic-top50' },
+      models: { captioner: { path: TINY_CAPTIONER }, clip: { path: TINY_CLIP } },
+      caption: { batchSize: 8, maxLength: 12, ...caption },
+    },
+    'test',
+  );
+
+const read = async <T>(file: string): Promise<T[]> => (await decodeParquetRows(await readFile(file))) as unknown as T[];
+
+describe('caption candidates', () => {
+  it('gives candidate 0 the sample seed and the others their own; ties go to the first', () => {
+    expect(candidateSeed('9:abc', 0)).toBe('9:abc');
+    expect(candidateSeed('9:abc', 2)).toBe('9:abc#2');
+    expect(bestCandidate([0.1, 0.3, 0.3, 0.2])).toBe(1);
+    expect(bestCandidate([0.5])).toBe(0);
+  });
+
+  it('samples N distinct candidates per image; candidate 0 equals the one-candidate caption', async () => {
+    const out = tempDir();
+    const plan = await planRun(cfg(out, { candidates: 1 }));
+    await captionShard(plan, 0, captioner);
+    const single = await read<CaptionRow>(new RunLayout(plan.runUri).captions(plan.shards[0]!.name));
+
+    const out4 = tempDir();
+    const plan4 = await planRun(cfg(out4, { candidates: 4 }));
+    const summary = await captionShard(plan4, 0, captioner);
+    expect(summary).toMatchObject({ samples: 10, ok: 9, failed: 1 });
+    const layout4 = new RunLayout(plan4.runUri);
+    const captions = await read<CaptionRow>(layout4.captions(plan4.shards[0]!.name));
+    const candidates = await read<CandidateRow>(layout4.candidates(plan4.shards[0]!.name));
+    expect(candidates).toHaveLength(9 * 4);
+
+    for (const row of captions.filter((r) => !r.error)) {
+      const mine = candidates.filter((c) => c.key === row.key).sort((a, b) => a.candidate - b.candidate);
+      expect(mine.map((c) => c.candidate)).toEqual([0, 1, 2, 3]);
+      expect(mine[0]!.caption).toBe(row.synthetic_caption);
+      expect(row.synthetic_caption).toBe(single.find((s) => s.key === row.key)!.synthetic_caption);
+    }
+    // Sampling with different seeds gives different captions for most images.
+    const distinct = captions.filter((r) => !r.error).map((r) => new Set(candidates.filter((c) => c.key === r.key).map((c) => c.caption)).size);
+    expect(distinct.filter((d) => d > 1).length).toBeGreaterThanOrEqual(7);
+  });
+
+  it('keeps the candidate with the highest CLIP score and carries it into the decisions', async () => {
+    const out = tempDir();
+    const plan = await planRun(cfg(out, { candidates: 3, pick: 'clip' }));
+    const layout = new RunLayout(plan.runUri);
+    const shard = plan.shards[0]!.name;
+    await captionShard(plan, 0, captioner);
+    await scoreShard(plan, 0, clip);
+    await computeThresholds(plan);
+    await selectShard(plan, 0);
+
+    const candidates = await read<CandidateRow>(layout.candidates(shard));
+    const scores = await read<ScoreRow>(layout.scores(shard));
+    const decisions = await read<DecisionRow>(layout.decisions(shard));
+    const usable = scores.filter((s) => !s.error);
+    expect(usable).toHaveLength(9);
+
+    let improved = 0;
+    for (const s of usable) {
+      const texts = candidates.filter((c) => c.key === s.key).sort((a, b) => a.candidate - b.candidate).map((c) => c.caption);
+      expect(texts).toHaveLength(3);
+      // Recompute every candidate's cosine independently of the stage.
+      const sample = (await read<CaptionRow>(layout.captions(shard))).find((c) => c.key === s.key)!;
+      expect(sample.synthetic_caption).toBe(texts[0]);
+      const textEmb = await clip.embedTexts(texts);
+      const imgEmb = await imageEmbedding(s.key);
+      const cos = textEmb.map((t) => cosine(imgEmb, t));
+      expect(s.synthetic_choice).toBe(bestCandidate(cos));
+      expect(s.s_syn).toBeCloseTo(Math.max(...cos), 5);
+      expect(s.s_syn_first).toBeCloseTo(cos[0]!, 5);
+      expect(s.synthetic_caption).toBe(texts[s.synthetic_choice!]);
+      if (s.synthetic_choice! > 0) improved++;
+      const d = decisions.find((x) => x.key === s.key)!;
+      expect(d.synthetic_caption).toBe(s.synthetic_caption);
+      if (d.source === 'synthetic') expect(d.caption).toBe(s.synthetic_caption);
+    }
+    // With 3 random candidates, the first is the best for only about a third of the images.
+    expect(improved).toBeGreaterThan(0);
+    expect(decisions.some((d) => d.source === 'synthetic')).toBe(true);
+
+    async function imageEmbedding(key: string): Promise<Float32Array> {
+      const { readInputSamples } = await import('../../../lib/pipeline/samples');
+      for await (const sample of readInputSamples(plan.shards[0]!.tar)) {
+        if (sample.key === key) return (await clip.embedImages([await clip.preprocess(sample.image!)]))[0]!;
+      }
+      throw new Error(`no sample ${key}`);
+    }
+  });
+
+  it('pick "first" keeps candidate 0 and its score', async () => {
+    const out = tempDir();
+    const plan = await planRun(cfg(out, { candidates: 2, pick: 'first' }));
+    await captionShard(plan, 0, captioner);
+    await scoreShard(plan, 0, clip);
+    const scores = await read<ScoreRow>(new RunLayout(plan.runUri).scores(plan.shards[0]!.name));
+    for (const s of scores.filter((x) => !x.error)) {
+      expect(s.synthetic_choice).toBe(0);
+      expect(s.s_syn).toBe(s.s_syn_first);
+    }
+  });
+
+  it('captionCandidates batches all candidates of all images together', async () => {
+    const { readInputSamples } = await import('../../../lib/pipeline/samples');
+    const pixels = [];
+    for await (const s of readInputSamples(path.join(input, '00000000.tar'))) {
+      if (pixels.length === 2) break;
+      try {
+        pixels.push(await captioner.preprocess(s.image!));
+      } catch {
+        // the corrupt sample
+      }
+    }
+    const opts = { ...PAPER_CAPTION_OPTIONS, maxLength: 8 };
+    const both = await captionCandidates(captioner, pixels, ['a', 'b'], 3, opts);
+    const alone = await captionCandidates(captioner, [pixels[1]!], ['b'], 3, opts);
+    expect(both[1]).toEqual(alone[0]);
+    expect(both.map((c) => c.length)).toEqual([3, 3]);
+  });
+});
