@@ -203,3 +203,16 @@ export function selectRows(tensor: ort.Tensor, rows: readonly number[]): ort.Ten
   rows.forEach((r, i) => out.set(data.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize));
   return new ort.Tensor(tensor.type, out as unknown as ort.Tensor.DataType, [rows.length, ...tensor.dims.slice(1)]);
 }
+
+/**
+ * Next-token logits of a decoder step: the last position of each row of `logits` [rows, seq, vocab], as float32
+ * [rows, vocab]. A prompt step feeds several positions, but only the last one predicts the next token.
+ */
+export function lastPositionLogits(logits: ort.Tensor, file: string): { logits: Float32Array; vocab: number } {
+  const [rows, seq, vocab] = logits.dims as [number, number, number];
+  const all = readFloats(logits, file);
+  if (seq === 1) return { logits: all, vocab };
+  const last = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) last.set(all.subarray((r * seq + seq - 1) * vocab, (r * seq + seq) * vocab), r * vocab);
+  return { logits: last, vocab };
+}

@@ -16,7 +16,7 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
 import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
-import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows } from '../session';
+import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, lastPositionLogits } from '../session';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -326,13 +326,7 @@ class Florence2DecodeState implements DecodeState {
     }
     this.pastLen = total;
 
-    // Only the last position's logits are needed for the next token.
-    const vocab = logits.dims[2]!;
-    const all = readFloats(logits, file);
-    if (seq === 1) return { logits: all, vocab };
-    const last = new Float32Array(rows * vocab);
-    for (let r = 0; r < rows; r++) last.set(all.subarray((r * seq + seq - 1) * vocab, (r * seq + seq) * vocab), r * vocab);
-    return { logits: last, vocab };
+    return lastPositionLogits(logits, file);
   }
 
   keepRows(rows: readonly number[]): void {

@@ -9,16 +9,8 @@ import { SeededRng } from '../../../lib/models/rng';
 import { generateTinyModels } from '../../../lib/models/tiny/generate';
 import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
 import { tempDir } from '../../helpers/paths';
+import { randomPhoto } from '../../helpers/images';
 
-function photo(seed: number): Promise<Buffer> {
-  // Random-ish pixels so every image gives the decoder a different cross-attention input.
-  const rng = new SeededRng(`photo:${seed}`);
-  const width = 200 + seed * 17;
-  const height = 180 + seed * 5;
-  const raw = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < raw.length; i++) raw[i] = Math.floor(rng.nextDouble() * 256);
-  return sharp(raw, { raw: { width, height, channels: 3 } }).blur(3).jpeg().toBuffer();
-}
 
 describe('captioner (vision-encoder-decoder)', () => {
   const root = tempDir('recaption-cap-');
@@ -31,7 +23,7 @@ describe('captioner (vision-encoder-decoder)', () => {
     dir = (await generateTinyModels(root)).captionerDir;
     captioner = await loadCaptioner(dir);
     model = await loadCaptionModel(dir);
-    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await photo(i))));
+    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await randomPhoto(i))));
   });
   afterAll(async () => {
     await captioner.release();

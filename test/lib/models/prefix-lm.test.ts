@@ -13,16 +13,8 @@ import { WeightInit } from '../../../lib/models/tiny/layers';
 import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
 import { tempDir, TINY_MODELS } from '../../helpers/paths';
 import { copyFolder, editOnnx, float16Io } from './onnx-edit';
+import { randomPhoto } from '../../helpers/images';
 
-function photo(seed: number): Promise<Buffer> {
-  // Random-ish pixels so every image gives the LM a different prefix.
-  const rng = new SeededRng(`photo:${seed}`);
-  const width = 200 + seed * 17;
-  const height = 180 + seed * 5;
-  const raw = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < raw.length; i++) raw[i] = Math.floor(rng.nextDouble() * 256);
-  return sharp(raw, { raw: { width, height, channels: 3 } }).blur(3).jpeg().toBuffer();
-}
 
 const greedy = (o: Partial<CaptionOptions> = {}): CaptionOptions => ({ ...PAPER_CAPTION_OPTIONS, topK: 1, ...o });
 const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
@@ -48,7 +40,7 @@ describe('captioner (prefix-LM, BLIP-2 layout)', () => {
     dir = (await generateTinyModels(TINY_MODELS)).blip2Dir;
     captioner = await loadCaptioner(dir);
     model = await loadCaptionModel(dir);
-    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await photo(i))));
+    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await randomPhoto(i))));
   });
   afterAll(async () => {
     await captioner.release();
