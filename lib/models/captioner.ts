@@ -23,32 +23,38 @@ export interface LoadCaptionerOptions extends RuntimeOptions, DecodeOptions {
   textPrompt?: string;
 }
 
-type FamilyLoader = (folder: ModelFolder, tokenizer: TextTokenizer, opts: LoadCaptionerOptions) => Promise<CaptionModel>;
+type PromptOption = 'taskPrompt' | 'textPrompt';
+
+interface Family {
+  load: (folder: ModelFolder, tokenizer: TextTokenizer, opts: LoadCaptionerOptions) => Promise<CaptionModel>;
+  /** The prompt option this family reads; the other is refused rather than silently ignored. */
+  prompt?: PromptOption;
+}
 
 /** Supported families by config.json model_type. */
-const FAMILIES: Record<string, FamilyLoader> = {
-  'vision-encoder-decoder': loadVisionEncoderDecoder,
-  florence2: loadFlorence2,
-  'blip-2': loadPrefixLm,
+const FAMILIES: Record<string, Family> = {
+  'vision-encoder-decoder': { load: loadVisionEncoderDecoder },
+  florence2: { load: loadFlorence2, prompt: 'taskPrompt' },
+  'blip-2': { load: loadPrefixLm, prompt: 'textPrompt' },
 };
+
+const PROMPT_USERS: Record<PromptOption, string> = { taskPrompt: 'Florence-2', textPrompt: 'BLIP-2-style (prefix-LM)' };
 
 /** Loads the family-level model (tokenizer, sessions, decoding state): the captioner's building block. */
 export async function loadCaptionModel(dir: string, opts: LoadCaptionerOptions = {}): Promise<CaptionModel> {
   const folder = await ModelFolder.open(dir, opts.dtype);
   const { model_type } = await folder.readJson('config.json', z.object({ model_type: z.string() }));
-  const loader = FAMILIES[model_type];
-  if (!loader) {
+  const family = FAMILIES[model_type];
+  if (!family) {
     throw new InputError('BadModel', `${folder.display('config.json')}: model_type "${model_type}" is not supported for captioning (supported: ${Object.keys(FAMILIES).join(', ')})`);
   }
-  // A prompt the family cannot use would be silently ignored: refuse it instead.
-  if (opts.taskPrompt !== undefined && model_type !== 'florence2') {
-    throw new InputError('InvalidConfig', `taskPrompt is for Florence-2 captioners; ${folder.display('config.json')} is model_type "${model_type}"`);
-  }
-  if (opts.textPrompt !== undefined && model_type !== 'blip-2') {
-    throw new InputError('InvalidConfig', `textPrompt is for BLIP-2-style (prefix-LM) captioners; ${folder.display('config.json')} is model_type "${model_type}"`);
+  for (const option of Object.keys(PROMPT_USERS) as PromptOption[]) {
+    if (opts[option] !== undefined && family.prompt !== option) {
+      throw new InputError('InvalidConfig', `${option} is for ${PROMPT_USERS[option]} captioners; ${folder.display('config.json')} is model_type "${model_type}"`);
+    }
   }
   const tokenizer = await TextTokenizer.load(folder);
-  return loader(folder, tokenizer, opts);
+  return family.load(folder, tokenizer, opts);
 }
 
 export async function loadCaptioner(dir: string, opts: LoadCaptionerOptions = {}): Promise<Captioner> {

@@ -9,7 +9,7 @@ import { InputError } from '../errors';
 import { loadJointParts } from './clip-joint';
 import { FLOAT_TYPES, ModelFolder, onnxFileName, staticDim, type LoadedSession, type SessionSignature, type TensorSpec } from './model-folder';
 import { checkPixelBatch, loadImageProcessor, outputSize, preprocessImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
-import { batchFloatTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession } from './session';
+import { batchFloatTensor, floatInputType, int64Tensor, readFloats, runSession } from './session';
 import { l2NormalizeInPlace } from './similarity';
 import { TextTokenizer } from './tokenizer';
 import { checkTokenizerFits } from './tokenizer-check';

@@ -14,9 +14,10 @@ import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
-import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
+import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
 import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, lastPositionLogits } from '../session';
+import { cacheSpecs, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -144,16 +145,7 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
   if (configLayers !== undefined && configLayers !== layers) {
     throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.decoder_layers says ${configLayers}`);
   }
-  const past: TensorSpec[] = [];
-  const present: TensorSpec[] = [];
-  for (let i = 0; i < layers; i++) {
-    for (const side of ['decoder', 'encoder']) {
-      for (const part of ['key', 'value']) {
-        past.push({ name: `past_key_values.${i}.${side}.${part}`, types: FLOAT_TYPES, rank: 4 });
-        present.push({ name: `present.${i}.${side}.${part}`, types: FLOAT_TYPES, rank: 4 });
-      }
-    }
-  }
+  const { past, present } = cacheSpecs(layers, ['decoder', 'encoder']);
   const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
   return {
     inputs: [
@@ -166,12 +158,6 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
     ],
     outputs: [{ name: 'logits', types: FLOAT_TYPES, rank: 3 }, ...present],
   };
-}
-
-interface CacheShape {
-  layers: number;
-  heads: number;
-  headDim: number;
 }
 
 interface Sessions {
@@ -284,10 +270,7 @@ class Florence2DecodeState implements DecodeState {
 
   async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
     const rows = this.rows;
-    const seq = tokens[0]?.length ?? 0;
-    if (tokens.length !== rows || seq === 0 || tokens.some((t) => t.length !== seq)) {
-      throw new Error(`decoder step: expected ${rows} rows of equal, non-zero length`);
-    }
+    const seq = stepLength(tokens, rows);
     const { session, file } = this.decoder;
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: asFloatType(await embedIds(this.embed, tokens), this.embedsType, this.embed.file),

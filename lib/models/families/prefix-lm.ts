@@ -13,9 +13,10 @@ import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
-import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
+import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
 import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, type Session, lastPositionLogits } from '../session';
+import { cacheSpecs, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -159,14 +160,7 @@ function decoderSignature(session: Session, file: string, configLayers: number |
   if (configLayers !== undefined && configLayers !== layers) {
     throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.num_hidden_layers says ${configLayers}`);
   }
-  const kv: TensorSpec[] = [];
-  const present: TensorSpec[] = [];
-  for (let i = 0; i < layers; i++) {
-    for (const part of ['key', 'value']) {
-      kv.push({ name: `past_key_values.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
-      present.push({ name: `present.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
-    }
-  }
+  const { past: kv, present } = cacheSpecs(layers);
   return {
     inputs: [
       { name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 },
@@ -178,12 +172,6 @@ function decoderSignature(session: Session, file: string, configLayers: number |
     ],
     outputs: [{ name: 'logits', types: FLOAT_TYPES, rank: 3, ...(vocab ? { dims: { 2: vocab } } : {}) }, ...present],
   };
-}
-
-interface CacheShape {
-  layers: number;
-  heads: number;
-  headDim: number;
 }
 
 interface Sessions {
@@ -269,10 +257,7 @@ class PrefixLmDecodeState implements DecodeState {
 
   async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
     const rows = this.count;
-    const seq = tokens[0]?.length ?? 0;
-    if (tokens.length !== rows || seq === 0 || tokens.some((t) => t.length !== seq)) {
-      throw new Error(`decoder step: expected ${rows} rows of equal, non-zero length`);
-    }
+    const seq = stepLength(tokens, rows);
     const tokenEmbeds = await this.embed(tokens, seq);
     let inputs = tokenEmbeds;
     let len = seq;

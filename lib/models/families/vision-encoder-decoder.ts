@@ -7,10 +7,11 @@ import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
-import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature, type TensorSpec } from '../model-folder';
+import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
 import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, lastPositionLogits } from '../session';
 import { checkTokenizerFits } from '../tokenizer-check';
+import { cacheSpecs, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import type { PixelTensor, RuntimeOptions } from '../types';
 
@@ -97,14 +98,7 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
   if (configLayers !== undefined && configLayers !== layers) {
     throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json says ${configLayers}`);
   }
-  const kv: TensorSpec[] = [];
-  const present: TensorSpec[] = [];
-  for (let i = 0; i < layers; i++) {
-    for (const part of ['key', 'value']) {
-      kv.push({ name: `past_key_values.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
-      present.push({ name: `present.${i}.${part}`, types: FLOAT_TYPES, rank: 4 });
-    }
-  }
+  const { past: kv, present } = cacheSpecs(layers);
   return {
     inputs: [
       { name: 'input_ids', types: ['int64'], rank: 2 },
@@ -118,12 +112,6 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
     ],
     outputs: [{ name: 'logits', types: FLOAT_TYPES, rank: 3 }, ...present],
   };
-}
-
-interface CacheShape {
-  layers: number;
-  heads: number;
-  headDim: number;
 }
 
 class VisionEncoderDecoder implements CaptionModel {
@@ -184,10 +172,7 @@ class VedDecodeState implements DecodeState {
 
   async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
     const rows = this.rows;
-    const seq = tokens[0]?.length ?? 0;
-    if (tokens.length !== rows || seq === 0 || tokens.some((t) => t.length !== seq)) {
-      throw new Error(`decoder step: expected ${rows} rows of equal, non-zero length`);
-    }
+    const seq = stepLength(tokens, rows);
     const { session, file } = this.decoder;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: int64Tensor(tokens.flat(), [rows, seq]),

@@ -1,6 +1,6 @@
 /**
  * Byte-level BPE for the tiny tokenizers: GPT-2's byte<->unicode alphabet, deterministic merge learning over a
- * word-frequency table, and the two public tokenizer.json layouts (CLIP and GPT-2) built from the result.
+ * word-frequency table, and the public tokenizer.json layouts (CLIP; GPT-2, BART, OPT) built from the result.
  */
 
 /** GPT-2's bytes_to_unicode(): printable bytes map to themselves, the rest to code points from 256 upward. */
@@ -168,62 +168,28 @@ export function buildClipTokenizer(corpus: readonly string[], numMerges: number)
   return { json, vocabSize: eos + 1, vocab, special: { '<|startoftext|>': bos, '<|endoftext|>': eos } };
 }
 
-/**
- * GPT-2-style tokenizer: ByteLevel pre-tokenizer (GPT-2 regex, no prefix space), byte-level BPE, ByteLevel
- * decoder, vocab = 256 bytes, merges, then `<|endoftext|>` as the last id.
- */
-export function buildGpt2Tokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
-  const words = corpus.flatMap((s) => s.match(GPT2_SPLIT) ?? []);
-  const merges = learnMerges(countWords(words, byteSymbols), numMerges);
-  const vocab: Record<string, number> = {};
-  const add = (t: string): void => {
-    if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
-  };
-  BYTE_CHARS.forEach(add);
-  merges.forEach(([a, b]) => add(a + b));
-  const eos = Object.keys(vocab).length;
-  vocab['<|endoftext|>'] = eos;
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [addedToken(eos, '<|endoftext|>')],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-  return { json, vocabSize: eos + 1, vocab, special: { '<|endoftext|>': eos } };
+/** Vocabulary order and post-processor of one byte-level BPE tokenizer.json layout (GPT-2, BART, OPT). */
+interface ByteLevelLayout {
+  /** special tokens before the 256 bytes (fairseq's `<s>`, `<pad>`, `</s>`, `<unk>`) */
+  leading: readonly string[];
+  /** special tokens after the merges (GPT-2's `<|endoftext|>`, BART's `<mask>`) */
+  trailing: readonly string[];
+  postProcessor: (special: Record<string, number>) => unknown;
 }
 
-/**
- * BART-style tokenizer (Florence-2's): GPT-2's byte-level BPE, with BART's vocab order `<s>` 0, `<pad>` 1,
- * `</s>` 2, `<unk>` 3, then bytes and merges, `<mask>` last; RobertaProcessing wraps text as `<s> … </s>`.
- */
-export function buildBartTokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
+/** GPT-2's byte-level BPE learnt on `corpus`, laid out as tokenizer.json the way `layout` says. */
+function buildByteLevelBpe(corpus: readonly string[], numMerges: number, layout: ByteLevelLayout): BuiltTokenizer {
   const words = corpus.flatMap((s) => s.match(GPT2_SPLIT) ?? []);
   const merges = learnMerges(countWords(words, byteSymbols), numMerges);
   const vocab: Record<string, number> = {};
   const add = (t: string): void => {
     if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
   };
-  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
-  specials.forEach(add);
+  layout.leading.forEach(add);
   BYTE_CHARS.forEach(add);
   merges.forEach(([a, b]) => add(a + b));
-  add('<mask>');
-  const special = Object.fromEntries([...specials, '<mask>'].map((t) => [t, vocab[t]!]));
+  layout.trailing.forEach(add);
+  const special = Object.fromEntries([...layout.leading, ...layout.trailing].map((t) => [t, vocab[t]!]));
   const json = {
     version: '1.0',
     truncation: null,
@@ -231,7 +197,7 @@ export function buildBartTokenizer(corpus: readonly string[], numMerges: number)
     added_tokens: Object.entries(special).map(([content, id]) => addedToken(id, content)),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: 'RobertaProcessing', sep: ['</s>', special['</s>']], cls: ['<s>', special['<s>']], trim_offsets: true, add_prefix_space: false },
+    post_processor: layout.postProcessor(special),
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
@@ -246,6 +212,32 @@ export function buildBartTokenizer(corpus: readonly string[], numMerges: number)
     },
   };
   return { json, vocabSize: Object.keys(vocab).length, vocab, special };
+}
+
+const FAIRSEQ_SPECIALS = ['<s>', '<pad>', '</s>', '<unk>'];
+
+/**
+ * GPT-2-style tokenizer: ByteLevel pre-tokenizer (GPT-2 regex, no prefix space), byte-level BPE, ByteLevel
+ * decoder, vocab = 256 bytes, merges, then `<|endoftext|>` as the last id.
+ */
+export function buildGpt2Tokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
+  return buildByteLevelBpe(corpus, numMerges, {
+    leading: [],
+    trailing: ['<|endoftext|>'],
+    postProcessor: () => ({ type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true }),
+  });
+}
+
+/**
+ * BART-style tokenizer (Florence-2's): GPT-2's byte-level BPE, with BART's vocab order `<s>` 0, `<pad>` 1,
+ * `</s>` 2, `<unk>` 3, then bytes and merges, `<mask>` last; RobertaProcessing wraps text as `<s> … </s>`.
+ */
+export function buildBartTokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
+  return buildByteLevelBpe(corpus, numMerges, {
+    leading: FAIRSEQ_SPECIALS,
+    trailing: ['<mask>'],
+    postProcessor: (special) => ({ type: 'RobertaProcessing', sep: ['</s>', special['</s>']], cls: ['<s>', special['<s>']], trim_offsets: true, add_prefix_space: false }),
+  });
 }
 
 /**
@@ -254,43 +246,14 @@ export function buildBartTokenizer(corpus: readonly string[], numMerges: number)
  * and appends nothing; BLIP-2 ends captions at the newline byte token `Ċ` instead (OPT's id 50118).
  */
 export function buildOptTokenizer(corpus: readonly string[], numMerges: number): BuiltTokenizer {
-  const words = corpus.flatMap((s) => s.match(GPT2_SPLIT) ?? []);
-  const merges = learnMerges(countWords(words, byteSymbols), numMerges);
-  const vocab: Record<string, number> = {};
-  const add = (t: string): void => {
-    if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
-  };
-  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
-  specials.forEach(add);
-  BYTE_CHARS.forEach(add);
-  merges.forEach(([a, b]) => add(a + b));
-  const special = Object.fromEntries(specials.map((t) => [t, vocab[t]!]));
-  const bos = special['</s>']!;
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: Object.entries(special).map(([content, id]) => addedToken(id, content)),
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: {
+  return buildByteLevelBpe(corpus, numMerges, {
+    leading: FAIRSEQ_SPECIALS,
+    trailing: [],
+    postProcessor: (special) => ({
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
       pair: [{ SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: { '</s>': { id: '</s>', ids: [bos], tokens: ['</s>'] } },
-    },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-  return { json, vocabSize: Object.keys(vocab).length, vocab, special };
+      special_tokens: { '</s>': { id: '</s>', ids: [special['</s>']], tokens: ['</s>'] } },
+    }),
+  });
 }

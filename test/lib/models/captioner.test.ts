@@ -1,15 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { InputError } from '../../../lib/errors';
 import type { CaptionModel } from '../../../lib/models/caption-model';
-import { loadCaptioner, loadCaptionModel } from '../../../lib/models/captioner';
+import { loadCaptioner } from '../../../lib/models/captioner';
 import { generateTokens } from '../../../lib/models/generation';
-import { SeededRng } from '../../../lib/models/rng';
 import { generateTinyModels } from '../../../lib/models/tiny/generate';
 import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
 import { tempDir } from '../../helpers/paths';
-import { randomPhoto } from '../../helpers/images';
+import { openCaptioner } from '../../helpers/images';
 
 
 describe('captioner (vision-encoder-decoder)', () => {
@@ -21,9 +19,7 @@ describe('captioner (vision-encoder-decoder)', () => {
 
   beforeAll(async () => {
     dir = (await generateTinyModels(root)).captionerDir;
-    captioner = await loadCaptioner(dir);
-    model = await loadCaptionModel(dir);
-    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await randomPhoto(i))));
+    ({ captioner, model, pixels } = await openCaptioner(dir));
   });
   afterAll(async () => {
     await captioner.release();

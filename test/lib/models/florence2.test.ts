@@ -2,7 +2,6 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import sharp from 'sharp';
 import { InputError } from '../../../lib/errors';
 import type { CaptionModel } from '../../../lib/models/caption-model';
 import { loadCaptioner, loadCaptionModel } from '../../../lib/models/captioner';
@@ -15,7 +14,7 @@ import { WeightInit } from '../../../lib/models/tiny/layers';
 import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
 import { TINY_MODELS, tempDir } from '../../helpers/paths';
 import { copyFolder, editOnnx, float16Io, graphOf, renameValue } from './onnx-edit';
-import { randomPhoto } from '../../helpers/images';
+import { openCaptioner } from '../../helpers/images';
 
 
 const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
@@ -48,9 +47,7 @@ describe('captioner (florence2)', () => {
 
   beforeAll(async () => {
     dir = (await generateTinyModels(TINY_MODELS)).florence2Dir;
-    captioner = await loadCaptioner(dir);
-    model = await loadCaptionModel(dir);
-    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await randomPhoto(i))));
+    ({ captioner, model, pixels } = await openCaptioner(dir));
   });
   afterAll(async () => {
     await captioner.release();

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { InputError } from '../../../lib/errors';
 import type { CaptionModel } from '../../../lib/models/caption-model';
 import { loadCaptioner, loadCaptionModel, type LoadCaptionerOptions } from '../../../lib/models/captioner';
@@ -13,7 +12,7 @@ import { WeightInit } from '../../../lib/models/tiny/layers';
 import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
 import { tempDir, TINY_MODELS } from '../../helpers/paths';
 import { copyFolder, editOnnx, float16Io } from './onnx-edit';
-import { randomPhoto } from '../../helpers/images';
+import { openCaptioner } from '../../helpers/images';
 
 
 const greedy = (o: Partial<CaptionOptions> = {}): CaptionOptions => ({ ...PAPER_CAPTION_OPTIONS, topK: 1, ...o });
@@ -38,9 +37,7 @@ describe('captioner (prefix-LM, BLIP-2 layout)', () => {
 
   beforeAll(async () => {
     dir = (await generateTinyModels(TINY_MODELS)).blip2Dir;
-    captioner = await loadCaptioner(dir);
-    model = await loadCaptionModel(dir);
-    pixels = await Promise.all([0, 1, 2, 3, 4, 5].map(async (i) => captioner.preprocess(await randomPhoto(i))));
+    ({ captioner, model, pixels } = await openCaptioner(dir));
   });
   afterAll(async () => {
     await captioner.release();
