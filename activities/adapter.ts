@@ -6,10 +6,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { InputError } from '../lib/errors';
 import type { StageContext } from '../lib/pipeline/context';
-import type { ShardStage } from '../lib/pipeline/layout';
-import { RunLayout } from '../lib/pipeline/layout';
-import { loadPlan, type RunPlan } from '../lib/pipeline/plan';
-import { recordShardFailure } from '../lib/pipeline/summary';
+import { recordShardFailure } from '../lib/run/failures';
+import { RunLayout } from '../lib/run/layout';
+import { loadPlan, type RunPlan } from '../lib/run/plan';
+import type { ShardStage } from '../lib/run/stages';
 import { storageFor } from '../lib/storage';
 
 export interface ShardTask {
@@ -27,7 +27,7 @@ export function stageContext(): StageContext {
   };
 }
 
-export function toFailure(err: unknown): unknown {
+function toFailure(err: unknown): unknown {
   if (err instanceof InputError) return ApplicationFailure.nonRetryable(err.message, err.type);
   return err;
 }
@@ -43,7 +43,7 @@ export async function shardActivity<T>(stage: ShardStage, task: ShardTask, fn: (
   } catch (err) {
     if (err instanceof InputError && plan) {
       const shard = plan.shards[task.index]?.name ?? `#${task.index}`;
-      await recordShardFailure(storageFor(task.runUri), new RunLayout(task.runUri), stage, shard, err.type, err.message);
+      await recordShardFailure(storageFor(task.runUri), new RunLayout(task.runUri), stage, { shard, type: err.type, message: err.message });
     }
     throw toFailure(err);
   }

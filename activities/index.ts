@@ -1,15 +1,23 @@
-/** Every activity. GPU workers register only captionShard and scoreShard; CPU workers the rest. */
-export { captionShard } from './caption';
-export { scoreShard } from './score';
-export { selectShard } from './select';
-export { writeShard } from './write';
-export { planRun, computeThresholds, finalizeRun } from './run';
-
-import { captionShard } from './caption';
-import { scoreShard } from './score';
+/**
+ * The activities, built by the worker (workers/): GPU workers register only the GPU stages, with the models they
+ * load on their device; CPU workers the rest, which load no model. The names are those in recorded histories.
+ */
+import type { StageModels } from '../lib/pipeline/stage-models';
+import { captionActivity } from './caption';
+import { computeThresholds, finalizeRun, planRun } from './run';
+import { scoreActivity } from './score';
 import { selectShard } from './select';
 import { writeShard } from './write';
-import { planRun, computeThresholds, finalizeRun } from './run';
 
-export const gpuActivities = { captionShard, scoreShard };
-export const cpuActivities = { planRun, computeThresholds, selectShard, writeShard, finalizeRun };
+export type { ShardTask } from './adapter';
+
+export function createGpuActivities(models: StageModels) {
+  return { captionShard: captionActivity(models), scoreShard: scoreActivity(models) };
+}
+
+export function createCpuActivities() {
+  return { planRun, computeThresholds, selectShard, writeShard, finalizeRun };
+}
+
+export type GpuActivities = ReturnType<typeof createGpuActivities>;
+export type CpuActivities = ReturnType<typeof createCpuActivities>;

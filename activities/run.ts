@@ -1,19 +1,25 @@
 /** CPU run-level stages: plan, thresholds, finalize. */
 import { parseConfig } from '../lib/config/load';
 import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeline/finalize-stage';
-import { loadPlan, planRun as planStage } from '../lib/pipeline/plan';
+import { planRun as planStage } from '../lib/pipeline/plan-stage';
+import { loadPlan } from '../lib/run/plan';
 import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pipeline/thresholds-stage';
 import { ruleOf } from '../lib/strategies/presets';
 import { runActivity, stageContext } from './adapter';
-import type { PlanResult } from '../workflows/types';
+
+/** What the run workflow keeps of the plan: where the run lives and how many shards it has. */
+export interface PlanResult {
+  runUri: string;
+  shardCount: number;
+}
 
 export async function planRun(input: { config: unknown }): Promise<PlanResult> {
   return runActivity(async () => {
     // Re-validate: the workflow input is plain JSON and may come from any client.
     const config = parseConfig(input.config, 'workflow input');
+    ruleOf(config.strategy); // a rule that cannot be built fails here, before any shard work
     const plan = await planStage(config);
-    ruleOf(config.strategy);
-    return { runUri: plan.runUri, shardCount: plan.shards.length, configHash: plan.configHash, preset: config.strategy.preset };
+    return { runUri: plan.runUri, shardCount: plan.shards.length };
   });
 }
 

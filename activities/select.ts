@@ -1,8 +1,8 @@
+import type { StageSummary } from '../lib/pipeline/checkpoint';
 import { selectShard as selectStage } from '../lib/pipeline/select-stage';
-import type { StageSummary } from '../lib/pipeline/summary';
 import { shardActivity, type ShardTask } from './adapter';
 
 /** CPU: filter + mix decisions for one shard under the pool-wide thresholds. */
-export async function selectShard(task: ShardTask): Promise<StageSummary> {
+export function selectShard(task: ShardTask): Promise<StageSummary> {
   return shardActivity('select', task, (plan) => selectStage(plan, task.index));
 }

@@ -20,6 +20,7 @@ import { nextToken } from '../lib/models/sampling';
 import { boolTensor, createSession, floatInputType, floatTensor, int64Tensor, readFloats, selectRows, type Session } from '../lib/models/session';
 import type { CaptionOptions, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
 import { randomScene, Rng, sceneSvg } from '../lib/sampledata';
+import { median, seconds } from './timing';
 
 export interface CaptionTokensOptions {
   /** Captioner folder (vision-encoder-decoder, Optimum layout). */
@@ -57,18 +58,6 @@ export interface CaptionTokensResult {
   batch_over_b1_nocache: number | null;
   /** share of rows whose warm-up tokens are identical with and without the cache */
   tokens_agree: number | null;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function seconds(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /**

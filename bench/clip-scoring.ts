@@ -12,24 +12,25 @@
  *
  * Overhead = t_ours / t_bare − 1; the issue's goal is ≤ 10 % for the scorer.
  */
+import { storageFor } from '../lib/storage';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { parseConfig } from '../lib/config/load';
-import { encodeParquetRows } from '../lib/formats/parquet';
 import { loadClip } from '../lib/models/clip';
 import { ModelFolder, onnxFileName } from '../lib/models/model-folder';
 import { createSession, floatInputType, floatTensor, int64Tensor, type Session } from '../lib/models/session';
 import { cosine } from '../lib/models/similarity';
 import { TextTokenizer } from '../lib/models/tokenizer';
 import type { ClipScorer, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
-import { RunLayout } from '../lib/pipeline/layout';
-import { planRun } from '../lib/pipeline/plan';
-import { readInputSamples } from '../lib/pipeline/samples';
+import { RunLayout } from '../lib/run/layout';
+import { planRun } from '../lib/pipeline/plan-stage';
+import { rawCaptionOf, readImg2DatasetShard } from '../lib/formats/img2dataset';
 import { scoreShard } from '../lib/pipeline/score-stage';
-import { CAPTION_COLUMNS, type CaptionRow } from '../lib/pipeline/tables';
+import { CAPTION_TABLE, type CaptionRow } from '../lib/run/tables';
 import { generateSampleData } from '../lib/sampledata';
+import { median, seconds } from './timing';
 
 export interface ClipScoringOptions {
   /** CLIP model folder (split export). */
@@ -70,18 +71,6 @@ interface Sample {
   raw: string;
   synthetic: string;
   pixels: PixelTensor;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function seconds(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function batches<T>(xs: readonly T[], size: number): T[][] {
@@ -145,10 +134,10 @@ async function makeShard(root: string, n: number, clip: ClipScorer): Promise<{ i
   const data = await generateSampleData({ out: input, shards: 1, perShard: n, seed: 3 });
   const shard = data.shards[0]!;
   const samples: Sample[] = [];
-  for await (const s of readInputSamples(shard.tar)) {
+  for await (const s of readImg2DatasetShard(storageFor(shard.tar), shard.tar)) {
     const truth = s.uid ? data.truth[s.uid] : undefined;
     if (!s.image || !truth) throw new Error(`bench shard: sample ${s.key} has no image or ground truth`);
-    samples.push({ key: s.key, uid: s.uid, raw: s.rawCaption, synthetic: truth.description, pixels: await clip.preprocess(s.image) });
+    samples.push({ key: s.key, uid: s.uid, raw: rawCaptionOf(s), synthetic: truth.description, pixels: await clip.preprocess(s.image) });
   }
   return { input, samples };
 }
@@ -196,7 +185,7 @@ export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScori
       original_width: null,
       original_height: null,
     }));
-    const captionParquet = encodeParquetRows(CAPTION_COLUMNS, captions);
+    const captionParquet = CAPTION_TABLE.encode(captions);
     let round = 0;
     const prepareStage = async (): Promise<() => Promise<void>> => {
       const config = parseConfig(
@@ -215,8 +204,8 @@ export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScori
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, captionParquet);
       return async () => {
-        const s = await scoreShard(plan, 0, clip);
-        if (s.ok !== n) throw new Error(`bench score stage scored ${s.ok} of ${n} samples`);
+        const s = await scoreShard(plan, 0, { clip, centroids: null });
+        if (s.samples - s.failed !== n) throw new Error(`bench score stage scored ${s.samples - s.failed} of ${n} samples`);
       };
     };
 

@@ -17,7 +17,7 @@ import { WebDatasetWriter } from '../lib/formats/webdataset';
 import { loadCaptioner } from '../lib/models';
 import { generateTinyModels } from '../lib/models/tiny/generate';
 import { captionShard } from '../lib/pipeline/caption-stage';
-import { planRun } from '../lib/pipeline/plan';
+import { planRun } from '../lib/pipeline/plan-stage';
 
 const run = promisify(execFile);
 

@@ -1,33 +1,15 @@
-/** Where the Temporal cluster is: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (and TEMPORAL_API_KEY for Cloud). */
+/** The CLI's client connection (settings: infra/temporal-target.ts) and links into the Web UI. */
 import { Client, Connection } from '@temporalio/client';
-
-export interface TemporalTarget {
-  address: string;
-  namespace: string;
-  apiKey?: string;
-}
-
-export function temporalTargetFromEnv(): TemporalTarget | undefined {
-  const address = process.env.TEMPORAL_ADDRESS;
-  if (!address) return undefined;
-  return {
-    address,
-    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
-    ...(process.env.TEMPORAL_API_KEY ? { apiKey: process.env.TEMPORAL_API_KEY } : {}),
-  };
-}
+import type { TemporalTarget } from '../infra/temporal-target';
 
 export async function connectClient(target: TemporalTarget): Promise<Client> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({
-      address: target.address,
-      ...(target.apiKey ? { apiKey: target.apiKey, tls: true } : {}),
-    });
+    connection = await Connection.connect(target.connection);
   } catch (e) {
     throw new Error(
-      `cannot reach Temporal at ${target.address} (${(e as Error).message}).\n` +
-        `Start one with \`recaption dev-server\`, or point TEMPORAL_ADDRESS at your cluster.`,
+      `cannot reach Temporal at ${target.connection.address} (${(e as Error).message}).\n` +
+        `Start one with \`recaption dev-server\`, or point TEMPORAL_ADDRESS (or a temporal.toml profile) at your cluster.`,
     );
   }
   return new Client({ connection, namespace: target.namespace });

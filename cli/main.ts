@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `recaption` command. */
 import { Command, InvalidArgumentError } from 'commander';
+import { defaultTaskQueue } from '../lib/config/task-queues';
 import { InputError } from '../lib/errors';
 
 // Commands load lazily: `--help` or a config error must not pay for loading Temporal, ONNX Runtime and sharp.
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run the whole pipeline on generated sample data with tiny models (starts its own Temporal server unless TEMPORAL_ADDRESS is set)')
+    .description('run the whole pipeline on generated sample data with tiny models (starts its own Temporal server unless one is configured: TEMPORAL_ADDRESS or a temporal.toml profile)')
     .option('--dir <dir>', 'where the demo writes its input, outputs and Temporal database', 'recaption-demo')
     .option('--shards <n>', 'sample shards to generate', int, 4)
     .option('--per-shard <n>', 'samples per shard', int, 24)
@@ -97,8 +98,8 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run worker(s) for the given task queues until SIGINT/SIGTERM')
     .option('--queues <list>', 'comma-separated: gpu, cpu', 'gpu,cpu')
-    .option('--gpu-queue <name>', 'GPU task queue name', process.env.RECAPTION_GPU_QUEUE ?? 'recaption-gpu')
-    .option('--cpu-queue <name>', 'CPU task queue name', process.env.RECAPTION_CPU_QUEUE ?? 'recaption-cpu')
+    .option('--gpu-queue <name>', 'GPU task queue name (default: $RECAPTION_GPU_QUEUE, else recaption-gpu — what a run config that names none uses)', defaultTaskQueue('gpu'))
+    .option('--cpu-queue <name>', 'CPU task queue name (default: $RECAPTION_CPU_QUEUE, else recaption-cpu)', defaultTaskQueue('cpu'))
     .option('--gpu-concurrency <n>', 'shard activities at once on the GPU queue', int, 1)
     .option('--cpu-concurrency <n>', 'activities at once on the CPU queue', int, 4)
     .option('--shutdown-grace <duration>', 'time running activities get on shutdown', '30s')

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunConfig } from '../lib/config/schema';
 import { InputError } from '../lib/errors';
-import { listInputShards } from '../lib/pipeline/plan';
+import { listInputShards } from '../lib/pipeline/plan-stage';
 
 export async function preflight(config: RunConfig): Promise<{ shards: number }> {
   const shards = await listInputShards(config.input.uri);

@@ -4,10 +4,9 @@
  */
 import { MultiBar, Presets } from 'cli-progress';
 import type { Client } from '@temporalio/client';
-import type { StageName } from '../workflows/types';
+import { SHARD_STAGES, type ShardStage } from '../lib/run/stages';
 import { liveProgress, type LiveProgress } from './runs';
 
-const STAGES: StageName[] = ['caption', 'score', 'select', 'write'];
 
 export type ProgressMode = 'bars' | 'lines' | 'json' | 'none';
 
@@ -22,7 +21,7 @@ export async function watchRun<T>(client: Client, workflowId: string, done: Prom
   let finished = false;
   const result = done.finally(() => (finished = true));
   let multi: MultiBar | undefined;
-  const bars = new Map<StageName, ReturnType<MultiBar['create']>>();
+  const bars = new Map<ShardStage, ReturnType<MultiBar['create']>>();
   let lastLine = '';
   const render = (p: LiveProgress) => {
     if (p.shards === 0) return; // still planning
@@ -30,7 +29,7 @@ export async function watchRun<T>(client: Client, workflowId: string, done: Prom
     if (mode === 'json') {
       process.stdout.write(JSON.stringify({ event: 'progress', phase: p.phase, shards: p.shards, ...p.live }) + '\n');
     } else if (mode === 'lines') {
-      const line = `[${p.phase}] shards ${p.shards}: ` + STAGES.map((s) => `${s} ${p.live[s]}/${p.shards}`).join(' · ');
+      const line = `[${p.phase}] shards ${p.shards}: ` + SHARD_STAGES.map((s) => `${s} ${p.live[s]}/${p.shards}`).join(' · ');
       if (line !== lastLine) process.stderr.write(line + '\n');
       lastLine = line;
     } else {
@@ -38,7 +37,7 @@ export async function watchRun<T>(client: Client, workflowId: string, done: Prom
         { format: ' {stage} |{bar}| {value}/{total} shards · {phase}', hideCursor: true, clearOnComplete: false, stream: process.stderr },
         Presets.shades_classic,
       );
-      for (const s of STAGES) {
+      for (const s of SHARD_STAGES) {
         let bar = bars.get(s);
         if (!bar) bars.set(s, (bar = multi.create(total, 0, { stage: s.padEnd(7), phase: p.phase })));
         bar.setTotal(total);

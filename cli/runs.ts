@@ -4,7 +4,8 @@ import type { RunConfig } from '../lib/config/schema';
 import { pageProgressQuery } from '../workflows/page';
 import { recaptionRun, runProgressQuery } from '../workflows/run';
 import { ALL_SEARCH_ATTRIBUTES, PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
-import type { PageResult, RunProgress, RunSummary, StageName } from '../workflows/types';
+import { emptyProgress, SHARD_STAGES, type ShardStage } from '../lib/run/stages';
+import type { PageResult, RunProgress, RunSummary } from '../workflows/types';
 
 export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
@@ -75,7 +76,7 @@ export async function startRun(client: Client, config: RunConfig): Promise<Start
 
 export interface LiveProgress extends RunProgress {
   /** Shard-stage counters including the pages still running. */
-  live: Record<StageName, number>;
+  live: Record<ShardStage, number>;
   status: string;
 }
 
@@ -92,28 +93,19 @@ export async function liveProgress(client: Client, workflowId: string): Promise<
     try {
       p = await handle.query(runProgressQuery);
     } catch {
-      p = { phase: 'plan', shards: 0, pagesDone: 0, pages: 0, progress: { caption: z(), score: z(), select: z(), write: z() }, activePages: [] };
+      p = { phase: 'plan', shards: 0, pagesDone: 0, pages: 0, progress: emptyProgress(), activePages: [] };
     }
   }
-  const live: Record<StageName, number> = {
-    caption: p.progress.caption.done + p.progress.caption.failed,
-    score: p.progress.score.done + p.progress.score.failed,
-    select: p.progress.select.done + p.progress.select.failed,
-    write: p.progress.write.done + p.progress.write.failed,
-  };
+  const live = Object.fromEntries(SHARD_STAGES.map((s) => [s, p.progress[s].done + p.progress[s].failed])) as Record<ShardStage, number>;
   await Promise.all(
     p.activePages.map(async (id) => {
       try {
         const r: PageResult = await client.workflow.getHandle(id).query(pageProgressQuery);
-        for (const s of Object.keys(live) as StageName[]) live[s] += r.progress[s].done + r.progress[s].failed;
+        for (const s of SHARD_STAGES) live[s] += r.progress[s].done + r.progress[s].failed;
       } catch {
         // a page that just finished or has not started yet: its counts arrive with the run's totals
       }
     }),
   );
   return { ...p, live, status: d.status.name };
-}
-
-function z() {
-  return { done: 0, skipped: 0, failed: 0 };
 }

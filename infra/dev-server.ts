@@ -1,7 +1,7 @@
 /**
  * A local Temporal dev server (`temporal server start-dev`): SQLite-backed when given a file, with the Web UI
  * and the project's custom search attributes registered. Used by `recaption dev-server` and by the demo when
- * no TEMPORAL_ADDRESS is set.
+ * no cluster is configured (infra/temporal-target.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -44,7 +44,7 @@ export function freePort(): Promise<number> {
 
 const SA_TYPE_FLAG: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', TEXT: 'Text', BOOL: 'Bool', DOUBLE: 'Double', DATETIME: 'Datetime', KEYWORD_LIST: 'KeywordList' };
 
-export function searchAttributeArgs(): string[] {
+function searchAttributeArgs(): string[] {
   return ALL_SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${SA_TYPE_FLAG[k.type]}`]);
 }
 

@@ -1,20 +1,24 @@
 /**
- * The single worker builder every worker app uses (CLI `worker`, the demo's in-process worker, tests).
+ * The single worker builder every worker app uses (`recaption worker`, the demo's in-process worker, tests).
  * GPU queue: only the GPU activities (caption, score), one shard at a time per process by default — the model
- * batches internally and is loaded once per process. CPU queue: the workflows and the CPU activities.
+ * batches internally and is loaded once per process, on the worker's device. CPU queue: the workflows and the
+ * CPU activities, which load no model (a CPU-only worker never loads ONNX Runtime or sharp).
  */
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
-import { cpuActivities, gpuActivities } from '../activities';
-
-export type QueueKind = 'gpu' | 'cpu';
+import { createCpuActivities, createGpuActivities } from '../activities';
+import { defaultTaskQueue, type QueueKind } from '../lib/config/task-queues';
+import type { Device } from '../lib/models/types';
 
 export interface WorkerSetup {
   connection: NativeConnection;
   namespace: string;
   queues: QueueKind[];
+  /** Default: lib/config/task-queues.ts, the same default a run config takes. */
   gpuTaskQueue?: string;
   cpuTaskQueue?: string;
+  /** Where the GPU activities run their models (`recaption worker --device`); default: as each run says. */
+  device?: Device;
   /** Pre-bundled workflow code (tests bundle once); default: bundle workflows/ at start. */
   workflowBundle?: WorkflowBundleOption;
   /** Concurrent GPU shard activities per process (default 1). */
@@ -25,9 +29,6 @@ export interface WorkerSetup {
   shutdownGraceTime?: Duration;
   identity?: string;
 }
-
-export const DEFAULT_GPU_QUEUE = process.env.RECAPTION_GPU_QUEUE ?? 'recaption-gpu';
-export const DEFAULT_CPU_QUEUE = process.env.RECAPTION_CPU_QUEUE ?? 'recaption-cpu';
 
 export function workflowsPath(): string {
   return require.resolve('../workflows');
@@ -42,19 +43,22 @@ export async function buildWorkers(setup: WorkerSetup): Promise<Worker[]> {
     workers.push(
       await Worker.create({
         ...common,
-        taskQueue: setup.cpuTaskQueue ?? DEFAULT_CPU_QUEUE,
+        taskQueue: setup.cpuTaskQueue ?? defaultTaskQueue('cpu'),
         ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: workflowsPath() }),
-        activities: cpuActivities,
+        activities: createCpuActivities(),
         maxConcurrentActivityTaskExecutions: setup.cpuConcurrency ?? 4,
       }),
     );
   }
   if (setup.queues.includes('gpu')) {
+    // Required here, not at the top, so that only GPU workers load the model runtime.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { StageModels } = require('../lib/pipeline/stage-models') as typeof import('../lib/pipeline/stage-models');
     workers.push(
       await Worker.create({
         ...common,
-        taskQueue: setup.gpuTaskQueue ?? DEFAULT_GPU_QUEUE,
-        activities: gpuActivities,
+        taskQueue: setup.gpuTaskQueue ?? defaultTaskQueue('gpu'),
+        activities: createGpuActivities(new StageModels(setup.device)),
         maxConcurrentActivityTaskExecutions: setup.gpuConcurrency ?? 1,
       }),
     );

@@ -11,22 +11,18 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
-import { cpuStageOptions, gpuStageOptions } from './activity-options';
-import {
-  emptyPageResult,
-  MAX_FAILURES_CARRIED,
-  type PageInput,
-  type PageResult,
-  type StageName,
-  type StageSummary,
-} from './types';
-
-export type PagePhase = 'score' | 'select';
+import type { CpuActivities, GpuActivities } from '../activities';
+import type { QueueKind } from '../lib/config/task-queues';
+import { PHASE_STAGES, STAGE_ACTIVITY, STAGE_QUEUE, type ShardPhase, type ShardStage } from '../lib/run/stages';
+import { stageOptions } from './activity-options';
+import { emptyPageResult, MAX_FAILURES_CARRIED, type PageInput, type PageResult, type StageSummary } from './types';
 
 export interface ShardPageInput extends PageInput {
-  phase: PagePhase;
+  phase: ShardPhase;
 }
+
+/** The shard-stage activities, by name (lib/run/stages.ts STAGE_ACTIVITY). */
+type ShardActivities = Pick<GpuActivities & CpuActivities, (typeof STAGE_ACTIVITY)[ShardStage]>;
 
 export const pageProgressQuery = defineQuery<PageResult & { next: number; inFlight: number; start: number; end: number }>('progress');
 
@@ -39,35 +35,26 @@ function failureOf(err: unknown): { type: string; message: string } {
 
 export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResult> {
   const result: PageResult = input.carried ?? emptyPageResult();
-  const gpu = proxyActivities<typeof activities>(gpuStageOptions(input.gpuTaskQueue, input.heartbeatTimeout));
-  const cpu = proxyActivities<typeof activities>(cpuStageOptions(input.cpuTaskQueue, input.heartbeatTimeout));
+  // Each stage's activity is called through the proxy of its queue (lib/run/stages.ts STAGE_QUEUE).
+  const proxies: Record<QueueKind, ReturnType<typeof proxyActivities<ShardActivities>>> = {
+    gpu: proxyActivities<ShardActivities>(stageOptions('gpu', input.gpuTaskQueue, input.heartbeatTimeout)),
+    cpu: proxyActivities<ShardActivities>(stageOptions('cpu', input.cpuTaskQueue, input.heartbeatTimeout)),
+  };
   let next = input.resumeFrom ?? input.start;
   const inFlight = new Set<Promise<void>>();
   setHandler(pageProgressQuery, () => ({ ...result, next, inFlight: inFlight.size, start: input.start, end: input.end }));
 
-  const [first, second]: [StageName, StageName] = input.phase === 'score' ? ['caption', 'score'] : ['select', 'write'];
-  const call = (stage: StageName, index: number): Promise<StageSummary> => {
-    const task = { runUri: input.runUri, index };
-    const summary = `${stage} shard #${index}`;
-    switch (stage) {
-      case 'caption':
-        return gpu.captionShard.executeWithOptions({ summary }, [task]);
-      case 'score':
-        return gpu.scoreShard.executeWithOptions({ summary }, [task]);
-      case 'select':
-        return cpu.selectShard.executeWithOptions({ summary }, [task]);
-      case 'write':
-        return cpu.writeShard.executeWithOptions({ summary }, [task]);
-    }
-  };
-  const count = (stage: StageName, s: StageSummary) => {
+  const [first, second] = PHASE_STAGES[input.phase];
+  const call = (stage: ShardStage, index: number): Promise<StageSummary> =>
+    proxies[STAGE_QUEUE[stage]][STAGE_ACTIVITY[stage]].executeWithOptions({ summary: `${stage} shard #${index}` }, [{ runUri: input.runUri, index }]);
+  const count = (stage: ShardStage, s: StageSummary) => {
     if (s.failedEarlier) return;
     result.progress[stage].done += 1;
     if (s.skipped) result.progress[stage].skipped += 1;
   };
 
   const runShard = async (index: number): Promise<void> => {
-    let stage: StageName = first;
+    let stage: ShardStage = first;
     try {
       const a = await call(first, index);
       count(first, a);

@@ -14,10 +14,11 @@ import {
   workflowInfo,
   ParentClosePolicy,
 } from '@temporalio/workflow';
-import type * as activities from '../activities';
+import type { CpuActivities } from '../activities';
 import type { RunConfig } from '../lib/config/schema';
-import { cpuStageOptions } from './activity-options';
-import { shardPageWorkflow, type PagePhase } from './page';
+import { SHARD_STAGES, type ShardPhase } from '../lib/run/stages';
+import { stageOptions } from './activity-options';
+import { shardPageWorkflow } from './page';
 import { PHASE, PRESET, RUN_NAME, SHARDS_DONE, SHARDS_FAILED, SHARDS_TOTAL } from './search-attributes';
 import {
   addPageResult,
@@ -31,15 +32,16 @@ import {
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 
-export function pageWorkflowId(runWorkflowId: string, phase: PagePhase, page: number): string {
+function pageWorkflowId(runWorkflowId: string, phase: ShardPhase, page: number): string {
   return `${runWorkflowId}/${phase}/page-${String(page).padStart(5, '0')}`;
 }
 
 export async function recaptionRun(input: RunInput): Promise<RunSummary> {
   const config = input.config as RunConfig;
   const t = config.temporal;
-  const cpu = proxyActivities<typeof activities>(cpuStageOptions(t.cpuTaskQueue, t.heartbeatTimeout));
+  const cpu = proxyActivities<CpuActivities>(stageOptions('cpu', t.cpuTaskQueue, t.heartbeatTimeout));
   const info = workflowInfo();
+  const pagesOf = (s: RunState) => Math.ceil(s.plan.shardCount / t.pageSize);
   const activePages = new Set<string>();
   let state: RunState | undefined = input.state;
 
@@ -47,7 +49,7 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
     phase: state?.phase ?? 'plan',
     shards: state?.plan.shardCount ?? 0,
     pagesDone: state?.nextPage ?? 0,
-    pages: state?.pages ?? 0,
+    pages: state ? pagesOf(state) : 0,
     progress: (state?.totals ?? emptyPageResult()).progress,
     activePages: [...activePages],
   }));
@@ -57,8 +59,8 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
     const p = state.totals.progress;
     setCurrentDetails(
       [
-        `**phase** ${state.phase} · **shards** ${state.plan.shardCount} · **pages** ${state.nextPage}/${state.pages}`,
-        `caption ${p.caption.done} (skipped ${p.caption.skipped}) · score ${p.score.done} · select ${p.select.done} · write ${p.write.done}`,
+        `**phase** ${state.phase} · **shards** ${state.plan.shardCount} · **pages** ${state.nextPage}/${pagesOf(state)}`,
+        SHARD_STAGES.map((stage) => `${stage} ${p[stage].done} (skipped ${p[stage].skipped})`).join(' · '),
         `samples ${state.totals.samples} · kept ${state.totals.kept} · failed shards ${state.totals.failedShards}`,
       ].join('\n\n'),
     );
@@ -81,20 +83,19 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
       plan,
       phase: 'score',
       nextPage: 0,
-      pages: Math.ceil(plan.shardCount / t.pageSize),
       totals: emptyPageResult(),
     };
   }
   show();
 
-  const runPages = async (s: RunState, phase: PagePhase): Promise<void> => {
+  const runPages = async (s: RunState, phase: ShardPhase): Promise<void> => {
     const running = new Set<Promise<void>>();
     for (;;) {
       const draining = workflowInfo().continueAsNewSuggested;
-      if (draining && running.size === 0 && s.nextPage < s.pages) {
+      if (draining && running.size === 0 && s.nextPage < pagesOf(s)) {
         await continueAsNew<typeof recaptionRun>({ config, state: s });
       }
-      while (!draining && s.nextPage < s.pages && running.size < t.maxConcurrentPages) {
+      while (!draining && s.nextPage < pagesOf(s) && running.size < t.maxConcurrentPages) {
         const page = s.nextPage++;
         const start = page * t.pageSize;
         const end = Math.min(start + t.pageSize, s.plan.shardCount);
@@ -104,7 +105,7 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
           workflowId,
           taskQueue: t.cpuTaskQueue,
           parentClosePolicy: ParentClosePolicy.TERMINATE,
-          staticSummary: `${phase} page ${page + 1}/${s.pages}: shards ${start}–${end - 1}`,
+          staticSummary: `${phase} page ${page + 1}/${pagesOf(s)}: shards ${start}–${end - 1}`,
           args: [
             {
               phase,
@@ -140,9 +141,7 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
     show();
   }
   if (state.phase === 'thresholds') {
-    state.thresholds = await cpu.computeThresholds.executeWithOptions({ summary: 'pool-wide thresholds' }, [
-      { runUri: state.plan.runUri },
-    ]);
+    await cpu.computeThresholds.executeWithOptions({ summary: 'pool-wide thresholds' }, [{ runUri: state.plan.runUri }]);
     state.phase = 'select';
     show();
   }

@@ -1,34 +1,20 @@
 /**
  * What crosses Temporal: URIs, indexes and small summaries only — never images, embeddings or caption lists.
- * Shared by workflows (types only), activities and the client.
+ * Workflow-safe (plain data and pure functions); shared by the workflows and the client.
  */
 
+import { emptyProgress, type ShardStage, type StageProgress } from '../lib/run/stages';
+import type { RunSummaryData } from '../lib/pipeline/finalize-stage';
+import type { PlanResult } from '../activities/run';
+import type { ShardFailure } from '../lib/run/failures';
+
+export type { StageSummary } from '../lib/pipeline/checkpoint';
+export type { ShardStage, StageCounters, StageProgress } from '../lib/run/stages';
+
+/** The run's phases: the shard phases (lib/run/stages.ts PHASE_STAGES) and the run-level steps around them. */
 export type Phase = 'plan' | 'score' | 'thresholds' | 'select' | 'finalize' | 'done';
-export type StageName = 'caption' | 'score' | 'select' | 'write';
 
-export interface PlanResult {
-  runUri: string;
-  shardCount: number;
-  configHash: string;
-  preset: string;
-}
-
-export type { StageSummary } from '../lib/pipeline/summary';
-
-export interface StageCounters {
-  done: number;
-  skipped: number;
-  failed: number;
-}
-
-export type StageProgress = Record<StageName, StageCounters>;
-
-export interface ShardFailure {
-  shard: string;
-  stage: StageName;
-  type: string;
-  message: string;
-}
+export type { PlanResult } from '../activities/run';
 
 export interface PageInput {
   runUri: string;
@@ -48,7 +34,7 @@ export interface PageResult {
   progress: StageProgress;
   samples: number;
   kept: number;
-  /** Failed shards, capped (the full list is on storage under failures/). */
+  /** Failed shards, capped (the full list is on storage under failures/). `shard` is `#<plan index>`. */
   failures: ShardFailure[];
   failedShards: number;
   /** Per-source kept counts, e.g. { raw: 10, synthetic: 7 }. */
@@ -65,13 +51,10 @@ export interface RunInput {
 export interface RunState {
   plan: PlanResult;
   phase: Phase;
+  /** Pages of the current phase already started (pages: plan.shardCount / temporal.pageSize). */
   nextPage: number;
-  pages: number;
   totals: PageResult;
-  thresholds?: Record<string, number | string>;
 }
-
-import type { RunSummaryData } from '../lib/pipeline/finalize-stage';
 
 export type RunSummary = RunSummaryData & { progress: StageProgress };
 
@@ -84,11 +67,6 @@ export interface RunProgress {
   activePages: string[];
 }
 
-export function emptyProgress(): StageProgress {
-  const z = () => ({ done: 0, skipped: 0, failed: 0 });
-  return { caption: z(), score: z(), select: z(), write: z() };
-}
-
 export function emptyPageResult(): PageResult {
   return { progress: emptyProgress(), samples: 0, kept: 0, failures: [], failedShards: 0, keptBySource: {} };
 }
@@ -96,7 +74,7 @@ export function emptyPageResult(): PageResult {
 export const MAX_FAILURES_CARRIED = 20;
 
 export function addPageResult(into: PageResult, r: PageResult): PageResult {
-  for (const s of Object.keys(into.progress) as StageName[]) {
+  for (const s of Object.keys(into.progress) as ShardStage[]) {
     into.progress[s].done += r.progress[s].done;
     into.progress[s].skipped += r.progress[s].skipped;
     into.progress[s].failed += r.progress[s].failed;

@@ -1,6 +1,6 @@
 /**
  * `recaption demo`: the main job end to end on the embedded default — tiny generated models, generated
- * img2dataset shards, a Temporal dev server (unless TEMPORAL_ADDRESS is set) and an in-process worker.
+ * img2dataset shards, a Temporal dev server (unless one is configured: TEMPORAL_ADDRESS or a temporal.toml profile) and an in-process worker.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import type { RunConfigInput } from '../../lib/config/schema';
 import { generateTinyModels } from '../../lib/models/tiny/generate';
 import { generateSampleData } from '../../lib/sampledata';
 import { freePort, startDevServer, type DevServer } from '../../infra/dev-server';
-import { temporalTargetFromEnv, type TemporalTarget } from '../connection';
+import { configuredTemporal, localTemporal, type TemporalTarget } from '../../infra/temporal-target';
 import { executeRun } from './run';
 
 export interface DemoOptions {
@@ -23,7 +23,7 @@ export interface DemoOptions {
 }
 
 /** Models are generated once per checkout (a few seconds) and reused. */
-export function tinyModelsDir(): string {
+function tinyModelsDir(): string {
   return path.resolve(__dirname, '..', '..', '.cache', 'models');
 }
 
@@ -65,7 +65,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   const config = parseConfig(raw, configFile, dir);
 
   let server: DevServer | undefined;
-  let target: TemporalTarget | undefined = temporalTargetFromEnv();
+  let target: TemporalTarget | undefined = configuredTemporal();
   let uiBase = process.env.TEMPORAL_UI_URL;
   const dbFile = path.join(dir, 'temporal.db');
   if (!target) {
@@ -74,7 +74,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
     const uiPort = (await portIsFree(8233)) ? 8233 : await freePort();
     log('· starting a local Temporal dev server (temporal server start-dev)');
     server = await startDevServer({ dbFile, uiPort });
-    target = { address: server.address, namespace: server.namespace };
+    target = localTemporal(server.address, server.namespace);
     uiBase = server.uiUrl;
   }
   try {

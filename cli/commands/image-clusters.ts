@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { NearestCentroid, readFloatMatrix, targetClusters, writeTargetList } from '../../lib/clusters';
+import { NearestCentroid, targetClusters, writeTargetList } from '../../lib/clusters';
+import { readFloatMatrix } from '../../lib/formats/npy';
 
 export interface ImageClustersOptions {
   centroids: string;

@@ -1,8 +1,9 @@
 import { loadConfigFile } from '../../lib/config/load';
 import type { RunConfig } from '../../lib/config/schema';
 import type { RunSummaryData } from '../../lib/pipeline/finalize-stage';
-import { connectClient, temporalTargetFromEnv, workflowUiUrl, type TemporalTarget } from '../connection';
-import { startLocalWorkers } from '../local-worker';
+import { temporalTarget, type TemporalTarget } from '../../infra/temporal-target';
+import { startLocalWorkers } from '../../workers/local';
+import { connectClient, workflowUiUrl } from '../connection';
 import { preflight } from '../preflight';
 import { progressMode, watchRun } from '../progress';
 import { startRun } from '../runs';
@@ -14,8 +15,6 @@ export interface RunOptions {
   detach: boolean;
   localWorker: boolean;
 }
-
-const DEFAULT_TARGET: TemporalTarget = { address: 'localhost:7233', namespace: 'default' };
 
 /** Start or resume a run and follow it to the end (shared with the demo). */
 export async function executeRun(
@@ -47,5 +46,5 @@ export async function executeRun(
 
 export async function runCommand(opts: RunOptions): Promise<void> {
   const config = await loadConfigFile(opts.config);
-  await executeRun(config, temporalTargetFromEnv() ?? DEFAULT_TARGET, opts);
+  await executeRun(config, temporalTarget(), opts);
 }

@@ -1,9 +1,10 @@
-import { connectClient, temporalTargetFromEnv } from '../connection';
+import { temporalTarget } from '../../infra/temporal-target';
+import { SHARD_STAGES } from '../../lib/run/stages';
+import { connectClient } from '../connection';
 import { liveProgress, runWorkflowId } from '../runs';
 
 export async function statusCommand(run: string, opts: { json: boolean }): Promise<void> {
-  const target = temporalTargetFromEnv() ?? { address: 'localhost:7233', namespace: 'default' };
-  const client = await connectClient(target);
+  const client = await connectClient(temporalTarget());
   try {
     const workflowId = run.startsWith('recaption-run-') ? run : runWorkflowId(run);
     const p = await liveProgress(client, workflowId);
@@ -14,7 +15,7 @@ export async function statusCommand(run: string, opts: { json: boolean }): Promi
     const lines = [
       `run      ${run} (${workflowId}) — ${p.status}`,
       `phase    ${p.phase} · pages ${p.pagesDone}/${p.pages} · shards ${p.shards}`,
-      ...(['caption', 'score', 'select', 'write'] as const).map(
+      ...SHARD_STAGES.map(
         (s) => `${s.padEnd(8)} ${p.live[s]}/${p.shards} shards (skipped ${p.progress[s].skipped}, failed ${p.progress[s].failed})`,
       ),
     ];

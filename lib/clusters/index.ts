@@ -1,4 +1,3 @@
-/** DataComp's image-based ("image-cluster") filter: .npy I/O, nearest-centroid assignment, target sets. */
-export * from './npy';
+/** DataComp's image-based ("image-cluster") filter: nearest-centroid assignment, target sets (.npy I/O: lib/formats/npy). */
 export * from './nearest';
 export * from './target';

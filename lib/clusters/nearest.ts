@@ -15,12 +15,11 @@
  * (K = 100k: 1024 rows = 400 MB of scores, hence the smaller default below).
  */
 import * as ort from 'onnxruntime-node';
-import { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
-import { IR_VERSION, OPSET } from '../models/tiny/onnx-builder';
+import { attr, encodeModel, GraphBuilder } from '../onnx/graph-builder';
 import { createSession } from '../models/session';
 import type { RuntimeOptions } from '../models/types';
-import { readFloatMatrix } from './npy';
+import { readFloatMatrix } from '../formats/npy';
 import type { StorageOptions } from '../storage';
 
 export interface NearestCentroidOptions extends Pick<RuntimeOptions, 'device' | 'intraOpNumThreads' | 'interOpNumThreads'> {
@@ -136,35 +135,11 @@ function checkedCentroids(c: Float32Array, k: number, d: number, norm: 'as-is' |
 
 /** Gemm(x [n, d], c [k, d], transB) → ArgMax over k → `index` int64 [n]. `c`'s bytes go into the proto uncopied. */
 function buildModel(c: Float32Array, k: number, d: number): Uint8Array {
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const INT64 = onnx.TensorProto.DataType.INT64;
-  const INT = onnx.AttributeProto.AttributeType.INT;
-  const graph: onnx.IGraphProto = {
-    name: 'nearest_centroid',
-    input: [{ name: 'x', type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'n' }, { dimValue: d }] } } } }],
-    output: [{ name: 'index', type: { tensorType: { elemType: INT64, shape: { dim: [{ dimParam: 'n' }] } } } }],
-    initializer: [{ name: 'c', dataType: FLOAT, dims: [k, d], rawData: new Uint8Array(c.buffer, c.byteOffset, c.byteLength) }],
-    node: [
-      { opType: 'Gemm', name: 'scores', input: ['x', 'c'], output: ['s'], attribute: [{ name: 'transB', type: INT, i: 1 }] },
-      {
-        opType: 'ArgMax',
-        name: 'nearest',
-        input: ['s'],
-        output: ['index'],
-        attribute: [
-          { name: 'axis', type: INT, i: 1 },
-          { name: 'keepdims', type: INT, i: 0 },
-          { name: 'select_last_index', type: INT, i: 0 },
-        ],
-      },
-    ],
-  };
-  const model = onnx.ModelProto.create({
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'recaption-clusters',
-    producerVersion: '1',
-    graph,
-  });
-  return onnx.ModelProto.encode(model).finish();
+  const g = new GraphBuilder('nearest_centroid');
+  const x = g.input('x', 'float32', ['n', d]);
+  const scores = g.node('Gemm', [x, g.weight('c', [k, d], c, { copy: false })], { transB: attr.int(1) });
+  // Ties go to the lowest index (select_last_index 0), like torch.argmax.
+  const index = g.nodeN('ArgMax', [scores], 1, { axis: attr.int(1), keepdims: attr.int(0), select_last_index: attr.int(0) }, ['index'])[0]!;
+  g.output(index, 'index', 'int64', ['n']);
+  return encodeModel(g, 'nearest-centroid assignment (DataComp image-based filter)', 'recaption-clusters');
 }

@@ -4,8 +4,8 @@
  * the target. The target set can be computed once and cached as a `.npy` int64 vector (`writeTargetList`).
  */
 import { InputError } from '../errors';
+import { decodeIntVector, encodeIntVector, isNpy } from '../formats/npy';
 import { storageFor, type StorageOptions } from '../storage';
-import { decodeIntVector, encodeIntVector, isNpy } from './npy';
 import type { NearestCentroid } from './nearest';
 
 export interface TargetClustersOptions {
@@ -31,18 +31,13 @@ export async function targetClusters(reference: Float32Array, n: number, nc: Nea
   return target;
 }
 
-/**
- * Keep mask of the image-cluster filter: `keep[i]` iff `assignments[i]` (the sample's nearest centroid) is a
- * target centroid.
- */
-export function clusterFilterKeep(assignments: ArrayLike<number>, target: ReadonlySet<number>): boolean[] {
-  const keep = new Array<boolean>(assignments.length);
-  for (let i = 0; i < assignments.length; i++) keep[i] = target.has(assignments[i]!);
-  return keep;
+/** The image-cluster filter's rule for one sample: its nearest centroid (null: none assigned) is a target centroid. */
+export function inTargetClusters(cluster: number | null, target: ReadonlySet<number>): boolean {
+  return cluster !== null && target.has(cluster);
 }
 
 /** Decodes a target list: `.npy` int64/int32 vector (detected by its magic bytes) or text, one index per line. */
-export function decodeTargetList(data: Buffer, name: string, k?: number): Set<number> {
+function decodeTargetList(data: Buffer, name: string, k?: number): Set<number> {
   let ids: number[];
   if (isNpy(data)) {
     ids = decodeIntVector(data, name);

@@ -7,7 +7,7 @@ import { InputError } from '../errors';
 import { configSchema, type RunConfig } from './schema';
 
 /** `strategy.preset: must be one of ...` — one line per bad field, so a user fixes them all at once. */
-export function formatIssues(source: string, issues: z.core.$ZodIssue[]): string {
+function formatIssues(source: string, issues: z.core.$ZodIssue[]): string {
   const lines = issues.map((i) => `  - ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
   return `invalid config ${source}:\n${lines.join('\n')}`;
 }

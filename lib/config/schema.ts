@@ -4,6 +4,13 @@
  */
 import { z } from 'zod';
 import { CUSTOM_PRESET, PRESET_NAMES, presetNeedsImageCluster } from '../strategies/presets';
+import { defaultTaskQueue } from './task-queues';
+
+/**
+ * The paper's sampling for its released BLIP-2 captions (do_sample, top-K 50, temperature 0.75, 5–40 new tokens):
+ * the defaults of a run config's `caption` section.
+ */
+export const PAPER_CAPTION_OPTIONS = { topK: 50, temperature: 0.75, minLength: 5, maxLength: 40, repetitionPenalty: 1 } as const;
 
 const fraction = z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1');
 
@@ -19,7 +26,7 @@ const gateSchema = z.union([
  * `sameAs` the other source's threshold, or `all`), and which wins when both pass. E.g. the paper's filtered
  * mix is { raw: { fraction: 0.3 }, synthetic: { sameAs: raw }, prefer: raw }.
  */
-export const customRuleSchema = z
+const customRuleSchema = z
   .object({
     raw: gateSchema.optional(),
     synthetic: gateSchema.optional(),
@@ -31,7 +38,7 @@ export const customRuleSchema = z
     message: 'a source cannot be sameAs itself',
   });
 
-export const modelSchema = z
+const modelSchema = z
   .object({
     /** Model folder in the Optimum / transformers.js export layout. */
     path: z.string().min(1, 'must name a model folder'),
@@ -119,11 +126,11 @@ export const configSchema = z
       .transform(({ intraOpNumThreads, ...m }) => ({ ...m, session: { ...m.session, intraOpNumThreads: m.session.intraOpNumThreads ?? intraOpNumThreads } })),
     caption: z
       .object({
-        topK: z.number().int().positive().default(50),
-        temperature: z.number().positive().default(0.75),
-        minLength: z.number().int().nonnegative().default(5),
-        maxLength: z.number().int().positive().default(40),
-        repetitionPenalty: z.number().positive().default(1),
+        topK: z.number().int().positive().default(PAPER_CAPTION_OPTIONS.topK),
+        temperature: z.number().positive().default(PAPER_CAPTION_OPTIONS.temperature),
+        minLength: z.number().int().nonnegative().default(PAPER_CAPTION_OPTIONS.minLength),
+        maxLength: z.number().int().positive().default(PAPER_CAPTION_OPTIONS.maxLength),
+        repetitionPenalty: z.number().positive().default(PAPER_CAPTION_OPTIONS.repetitionPenalty),
         batchSize: z.number().int().positive().default(16),
         /** Captions sampled per image (each with its own seed); candidate 0 is what a one-candidate run writes. */
         candidates: z.number().int().min(1).max(64).default(1),
@@ -179,8 +186,9 @@ export const configSchema = z
       .prefault({}),
     temporal: z
       .object({
-        gpuTaskQueue: z.string().min(1).default('recaption-gpu'),
-        cpuTaskQueue: z.string().min(1).default('recaption-cpu'),
+        /** Default: RECAPTION_GPU_QUEUE / RECAPTION_CPU_QUEUE, else recaption-gpu / recaption-cpu (lib/config/task-queues). */
+        gpuTaskQueue: z.string().min(1).default(() => defaultTaskQueue('gpu')),
+        cpuTaskQueue: z.string().min(1).default(() => defaultTaskQueue('cpu')),
         /** Shards per child workflow; keeps each history far below Temporal's limits. */
         pageSize: z.number().int().min(1).max(1000).default(500),
         /** Child workflows (pages) running at once. */

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { baseName, joinUri, type AtomicWriter, type Storage } from '../storage';
-import { decodeParquetRows, encodeParquetRows, type ParquetColumnSpec } from './parquet';
+import { decodeParquetRows, parquetTable, type TableRow } from './parquet';
 import { readWebDataset, WebDatasetWriter, type WdsSample } from './webdataset';
 
 export const DATACOMP_SAMPLES_PER_SHARD = 10_000;
@@ -73,76 +73,46 @@ export function isDataCompUid(uid: unknown): uid is string {
   return typeof uid === 'string' && /^[0-9a-f]{32}$/.test(uid);
 }
 
-export type Img2DatasetStatus = 'success' | 'failed_to_download' | 'failed_to_resize';
+export const IMG2DATASET_STATUSES = ['success', 'failed_to_download', 'failed_to_resize'] as const;
+export type Img2DatasetStatus = (typeof IMG2DATASET_STATUSES)[number];
 
-/** Per-sample metadata (`{key}.json` in the tar; one parquet row). Field order is img2dataset's. */
-export interface Img2DatasetSampleMeta {
-  uid: string | null;
-  caption: string | null;
-  url: string;
-  key: string;
-  status: Img2DatasetStatus;
-  error_message: string | null;
-  width: number | null;
-  height: number | null;
-  original_width: number | null;
-  original_height: number | null;
+/**
+ * Per-sample metadata: a row of the sibling parquet (img2dataset's column order and arrow types: int32 sizes, all
+ * columns nullable) and, for successes, the `{key}.json` member.
+ */
+export const IMG2DATASET_TABLE = parquetTable({
+  uid: { type: 'STRING' },
+  caption: { type: 'STRING' },
+  url: { type: 'STRING' },
+  key: { type: 'STRING' },
+  status: { type: 'STRING', values: IMG2DATASET_STATUSES },
+  error_message: { type: 'STRING' },
+  width: { type: 'INT32' },
+  height: { type: 'INT32' },
+  original_width: { type: 'INT32' },
+  original_height: { type: 'INT32' },
   /** JSON text of the EXIF tags (exifread), `"{}"` when none; null for failures. */
-  exif: string | null;
+  exif: { type: 'STRING' },
   /** sha256 hex of the downloaded bytes; null for failures. */
-  sha256: string | null;
-}
-
-/** The sibling parquet's schema, in img2dataset's column order and arrow types (int32 sizes). */
-export const IMG2DATASET_PARQUET_SCHEMA: ParquetColumnSpec[] = [
-  { name: 'uid', type: 'STRING' },
-  { name: 'caption', type: 'STRING' },
-  { name: 'url', type: 'STRING' },
-  { name: 'key', type: 'STRING' },
-  { name: 'status', type: 'STRING' },
-  { name: 'error_message', type: 'STRING' },
-  { name: 'width', type: 'INT32' },
-  { name: 'height', type: 'INT32' },
-  { name: 'original_width', type: 'INT32' },
-  { name: 'original_height', type: 'INT32' },
-  { name: 'exif', type: 'STRING' },
-  { name: 'sha256', type: 'STRING' },
-];
-
-const nullableString = z.string().nullish().transform((v) => v ?? null);
-const nullableInt = z.number().int().nullish().transform((v) => v ?? null);
-
-/** Lenient: other img2dataset runs may lack uid/exif/sha256 or add columns; extra fields are kept. */
-const sampleMetaSchema = z.looseObject({
-  uid: nullableString,
-  caption: nullableString,
-  url: z.string(),
-  key: z.string(),
-  status: z.enum(['success', 'failed_to_download', 'failed_to_resize']),
-  error_message: nullableString,
-  width: nullableInt,
-  height: nullableInt,
-  original_width: nullableInt,
-  original_height: nullableInt,
-  exif: nullableString,
-  sha256: nullableString,
+  sha256: { type: 'STRING' },
 });
+export type Img2DatasetSampleMeta = TableRow<typeof IMG2DATASET_TABLE>;
 
-function describeZod(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+/** Parse a sample's `.json` (other fields are kept). Throws InputError('CorruptInput') when it is not img2dataset metadata. */
+export function parseSampleMeta(json: Buffer | string, name = 'sample json'): Img2DatasetSampleMeta & Record<string, unknown> {
+  return IMG2DATASET_TABLE.check(parseJsonObject(json, name), name);
 }
 
-/** Parse a sample's `.json`. Throws InputError('CorruptInput') when it is not img2dataset metadata. */
-export function parseSampleMeta(json: Buffer | string, name = 'sample json'): Img2DatasetSampleMeta & Record<string, unknown> {
-  let raw: unknown;
+/** A JSON object, or InputError('CorruptInput') naming the file. */
+function parseJsonObject(json: Buffer | string, name: string): Record<string, unknown> {
+  let v: unknown;
   try {
-    raw = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
+    v = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
   } catch (err) {
     throw new InputError('CorruptInput', `${name}: invalid JSON: ${(err as Error).message}`);
   }
-  const parsed = sampleMetaSchema.safeParse(raw);
-  if (!parsed.success) throw new InputError('CorruptInput', `${name}: not img2dataset metadata: ${describeZod(parsed.error)}`);
-  return parsed.data as Img2DatasetSampleMeta & Record<string, unknown>;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new InputError('CorruptInput', `${name}: not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 /**
@@ -180,14 +150,11 @@ const statsSchema = z.looseObject({
 });
 
 export function parseShardStats(json: Buffer | string, name = 'stats json'): Img2DatasetShardStats {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
-  } catch (err) {
-    throw new InputError('CorruptInput', `${name}: invalid JSON: ${(err as Error).message}`);
+  const parsed = statsSchema.safeParse(parseJsonObject(json, name));
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new InputError('CorruptInput', `${name}: not img2dataset stats: ${why}`);
   }
-  const parsed = statsSchema.safeParse(raw);
-  if (!parsed.success) throw new InputError('CorruptInput', `${name}: not img2dataset stats: ${describeZod(parsed.error)}`);
   const s = parsed.data;
   return { ...s, start_time: s.start_time ?? 0, end_time: s.end_time ?? s.duration };
 }
@@ -228,11 +195,7 @@ export async function listShards(storage: Storage, folder: string): Promise<Shar
 /** All rows of a shard's sibling parquet (failures included), typed. */
 export async function readShardParquet(storage: Storage, uri: string): Promise<Array<Img2DatasetSampleMeta & Record<string, unknown>>> {
   const rows = await decodeParquetRows(await storage.readBuffer(uri), { name: uri });
-  return rows.map((row, i) => {
-    const parsed = sampleMetaSchema.safeParse(row);
-    if (!parsed.success) throw new InputError('CorruptInput', `${uri}: row ${i}: ${describeZod(parsed.error)}`);
-    return parsed.data as Img2DatasetSampleMeta & Record<string, unknown>;
-  });
+  return rows.map((row, i) => IMG2DATASET_TABLE.check(row, `${uri}: row ${i}`));
 }
 
 export async function readShardStats(storage: Storage, uri: string): Promise<Img2DatasetShardStats> {
@@ -242,6 +205,7 @@ export async function readShardStats(storage: Storage, uri: string): Promise<Img
 /** Image member extensions img2dataset can write (`--encode_format`), in lookup order. */
 const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
+/** One sample of an img2dataset tar, as every reader in the project sees it. */
 export interface Img2DatasetSample {
   key: string;
   /** Image bytes as stored (possibly corrupt; decoding is the caller's job), or null if none. */
@@ -249,9 +213,11 @@ export interface Img2DatasetSample {
   imageExt: string | null;
   /** `.txt` member (the raw caption), or null if absent. */
   caption: string | null;
-  /** Parsed `.json` member, or null when absent or unparseable (see metaError). */
-  meta: (Img2DatasetSampleMeta & Record<string, unknown>) | null;
+  /** The `.json` member as stored when it is a JSON object (passed through to outputs), else null (see metaError). */
+  meta: Record<string, unknown> | null;
   metaError?: string;
+  /** DataComp uid from the json (32 hex digits, either case; lower-cased), or null. */
+  uid: string | null;
   /** Every member, for pass-through writing. */
   files: Record<string, Buffer>;
 }
@@ -259,15 +225,18 @@ export interface Img2DatasetSample {
 /** Interpret one webdataset sample as an img2dataset sample. One bad `.json` does not fail the shard. */
 export function toImg2DatasetSample(s: WdsSample, shardName = 'shard'): Img2DatasetSample {
   const imageExt = IMAGE_EXTS.find((e) => e in s.files) ?? null;
-  let meta: Img2DatasetSample['meta'] = null;
+  let meta: Record<string, unknown> | null = null;
   let metaError: string | undefined;
   if (s.files.json) {
     try {
-      meta = parseSampleMeta(s.files.json, `${shardName}/${s.key}.json`);
+      const v = JSON.parse(s.files.json.toString('utf8')) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) meta = v as Record<string, unknown>;
+      else metaError = `${shardName}/${s.key}.json: not a JSON object`;
     } catch (err) {
-      metaError = (err as Error).message;
+      metaError = `${shardName}/${s.key}.json: invalid JSON: ${(err as Error).message}`;
     }
   }
+  const uid = typeof meta?.uid === 'string' && isDataCompUid(meta.uid.toLowerCase()) ? meta.uid.toLowerCase() : null;
   return {
     key: s.key,
     image: imageExt ? s.files[imageExt] : null,
@@ -275,8 +244,14 @@ export function toImg2DatasetSample(s: WdsSample, shardName = 'shard'): Img2Data
     caption: s.files.txt ? s.files.txt.toString('utf8') : null,
     meta,
     ...(metaError ? { metaError } : {}),
+    uid,
     files: s.files,
   };
+}
+
+/** The sample's raw caption: the `.txt` member, else the json's `caption`, else "". */
+export function rawCaptionOf(s: Img2DatasetSample): string {
+  return s.caption ?? (typeof s.meta?.caption === 'string' ? s.meta.caption : '');
 }
 
 /** Stream the samples of an img2dataset tar shard from storage. */
@@ -425,7 +400,7 @@ export class Img2DatasetShardWriter {
     }
     const endTime = opts.endTime ?? Date.now() / 1000;
     const { parquet, stats: statsUri } = this.uris;
-    await this.storage.writeAtomic(parquet, encodeParquetRows(IMG2DATASET_PARQUET_SCHEMA, this.rows));
+    await this.storage.writeAtomic(parquet, IMG2DATASET_TABLE.encode(this.rows));
     const stats: Img2DatasetShardStats = {
       count: this.rows.length,
       successes: this.counts.successes,

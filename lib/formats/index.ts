@@ -1,4 +1,5 @@
 export * from './webdataset';
 export * from './parquet';
 export * from './img2dataset';
+export * from './npy';
 export * from './subset';

@@ -167,28 +167,110 @@ export function parquetColumns(data: Buffer | Uint8Array | ArrayBuffer, name?: s
   });
 }
 
-/** Read a parquet file from storage as row objects. MissingInput if absent, CorruptInput if unreadable. */
-export async function readParquetRows(storage: Storage, uri: string, opts: DecodeParquetOptions = {}): Promise<ParquetRow[]> {
-  return decodeParquetRows(await storage.readBuffer(uri), { name: uri, ...opts });
+/** The JS value of each column type as it is read back (INT64 as a safe integer number). */
+interface ColumnValues {
+  STRING: string;
+  INT32: number;
+  INT64: number;
+  FLOAT: number;
+  DOUBLE: number;
+  BOOLEAN: boolean;
 }
 
-/** Write columns as a parquet file, atomically. */
-export async function writeParquetColumns(
-  storage: Storage,
-  uri: string,
-  columns: ParquetColumnData[],
-  opts?: EncodeParquetOptions,
-): Promise<void> {
-  await storage.writeAtomic(uri, encodeParquetColumns(columns, opts));
+export interface ColumnDecl {
+  type: ParquetColumnType;
+  /** Default true. */
+  nullable?: boolean;
+  /** STRING columns holding one of a fixed set of values (checked on read, typed as their union). */
+  values?: readonly string[];
 }
 
-/** Write row objects under an explicit schema as a parquet file, atomically. */
-export async function writeParquetRows<T extends object>(
-  storage: Storage,
-  uri: string,
-  schema: ParquetColumnSpec[],
-  rows: Iterable<T>,
-  opts?: EncodeParquetOptions,
-): Promise<void> {
-  await storage.writeAtomic(uri, encodeParquetRows(schema, rows, opts));
+export type ColumnDecls = Record<string, ColumnDecl>;
+
+type ValueOf<D extends ColumnDecl> = D extends { values: readonly (infer V)[] } ? V : ColumnValues[D['type']];
+
+/** The row type a table's column declarations describe. */
+export type RowOf<C extends ColumnDecls> = {
+  -readonly [K in keyof C]: C[K] extends { nullable: false } ? ValueOf<C[K]> : ValueOf<C[K]> | null;
+};
+
+const TYPE_CHECK: Record<ParquetColumnType, (v: unknown) => boolean> = {
+  STRING: (v) => typeof v === 'string',
+  INT32: (v) => Number.isInteger(v),
+  INT64: (v) => Number.isInteger(v),
+  FLOAT: (v) => typeof v === 'number',
+  DOUBLE: (v) => typeof v === 'number',
+  BOOLEAN: (v) => typeof v === 'boolean',
+};
+
+/**
+ * A parquet table declared once: its columns give both the file schema and the row type, and rows read back are
+ * checked against it, so a reader gets typed rows or a CorruptInput error that names the file, row and column.
+ * A nullable column missing from a file (written before the column existed) reads as null.
+ */
+export class ParquetTable<C extends ColumnDecls> {
+  readonly columns: ParquetColumnSpec[];
+
+  constructor(private readonly decls: C) {
+    this.columns = Object.entries(decls).map(([name, d]) => ({ name, type: d.type, nullable: d.nullable ?? true }));
+  }
+
+  encode(rows: Iterable<RowOf<C>>, opts?: EncodeParquetOptions): Buffer {
+    return encodeParquetRows(this.columns, rows, opts);
+  }
+
+  /** Every column of every row. */
+  decode(data: Buffer | Uint8Array | ArrayBuffer, name: string): Promise<Array<RowOf<C>>>;
+  /** Only `columns` (the others are not decoded at all). */
+  decode<K extends keyof C & string>(data: Buffer | Uint8Array | ArrayBuffer, name: string, columns: K[]): Promise<Array<Pick<RowOf<C>, K>>>;
+  async decode(data: Buffer | Uint8Array | ArrayBuffer, name: string, columns?: string[]): Promise<ParquetRow[]> {
+    const wanted = columns ?? Object.keys(this.decls);
+    const present = new Set(parquetColumns(data, name).map((c) => c.name));
+    const absent = wanted.filter((c) => !present.has(c));
+    for (const c of absent) {
+      if (this.decls[c]!.nullable === false) throw new InputError('CorruptInput', `${name}: has no column ${c}`);
+    }
+    const rows = await decodeParquetRows(data, { name, columns: wanted.filter((c) => present.has(c)) });
+    rows.forEach((row, i) => {
+      for (const c of absent) row[c] = null;
+      this.checkColumns(row, wanted, `${name}: row ${i}`);
+    });
+    return rows;
+  }
+
+  /**
+   * A plain object (e.g. a JSON document) checked as a row of this table: declared fields must hold their type
+   * (absent nullable ones read as null); other fields are kept. CorruptInput naming `where` otherwise.
+   */
+  check(obj: Record<string, unknown>, where: string): RowOf<C> & Record<string, unknown> {
+    const row: Record<string, unknown> = { ...obj };
+    for (const c of Object.keys(this.decls)) row[c] ??= null;
+    this.checkColumns(row, Object.keys(this.decls), where);
+    return row as RowOf<C> & Record<string, unknown>;
+  }
+
+  private checkColumns(row: Record<string, unknown>, columns: string[], where: string): void {
+    for (const c of columns) {
+      const v = row[c];
+      const d = this.decls[c]!;
+      const ok = v === null ? d.nullable !== false : TYPE_CHECK[d.type](v) && (!d.values || d.values.includes(v as string));
+      if (!ok) throw new InputError('CorruptInput', `${where}: column ${c} holds ${v === null ? 'null' : JSON.stringify(v)}, expected ${d.values ? d.values.join(' | ') : d.type}`);
+    }
+  }
+
+  async read(storage: Storage, uri: string): Promise<Array<RowOf<C>>> {
+    return this.decode(await storage.readBuffer(uri), uri);
+  }
+
+  /** Written under its final name atomically (temp name, then commit). */
+  async write(storage: Storage, uri: string, rows: Iterable<RowOf<C>>): Promise<void> {
+    await storage.writeAtomic(uri, this.encode(rows));
+  }
 }
+
+/** Declare a table: `parquetTable({ key: { type: 'STRING', nullable: false }, score: { type: 'DOUBLE' } })`. */
+export function parquetTable<const C extends ColumnDecls>(decls: C): ParquetTable<C> {
+  return new ParquetTable(decls);
+}
+
+export type TableRow<T> = T extends ParquetTable<infer C> ? RowOf<C> : never;

@@ -4,9 +4,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
-import { fromFloat16Bits, toFloat16Bits, toFloat16BitsInto } from './float16';
+import { fromFloat16Bits, toFloat16Bits, toFloat16BitsInto } from '../formats/float16';
 import { commitOptimized, discard, optimizedCacheEntry, optimizedTempFile } from './optimized-cache';
-import { GraphBuilder, encodeModel } from './tiny/onnx-builder';
+import { GraphBuilder, encodeModel } from '../onnx/graph-builder';
 import type { Device, RuntimeOptions } from './types';
 
 export type Session = ort.InferenceSession;
@@ -139,6 +139,11 @@ export function floatInputType(session: Session, name: string): 'float32' | 'flo
 /** A float tensor in the element type `type`, converting from float32 when needed. */
 export function floatTensor(type: 'float32' | 'float16', data: Float32Array, dims: readonly number[]): ort.Tensor {
   return type === 'float16' ? new ort.Tensor('float16', toFloat16Bits(data), dims) : new ort.Tensor('float32', data, dims);
+}
+
+/** `t` in element type `type`: fp16 exports may mix float16 and float32 across their files. */
+export function asFloatType(t: ort.Tensor, type: 'float32' | 'float16', what: string): ort.Tensor {
+  return t.type === type ? t : floatTensor(type, readFloats(t, what), t.dims);
 }
 
 /**

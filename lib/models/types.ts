@@ -31,13 +31,6 @@ export interface CaptionOptions {
   repetitionPenalty?: number;
 }
 
-export const PAPER_CAPTION_OPTIONS: CaptionOptions = {
-  topK: 50,
-  temperature: 0.75,
-  minLength: 5,
-  maxLength: 40,
-  repetitionPenalty: 1,
-};
 
 /** A model-ready image: CHW float32, already resized/cropped/normalised for one specific model. */
 export interface PixelTensor {

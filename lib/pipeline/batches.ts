@@ -4,19 +4,20 @@
  * image resizing. At most two batches are held, so memory stays bounded whatever the shard size.
  */
 import { SampleError } from '../errors';
+import { FAILURE_REASONS } from '../reasons';
 import type { PixelTensor } from '../models/types';
-import type { InputSample } from './samples';
+import type { Img2DatasetSample } from '../formats/img2dataset';
 
 export interface PreparedSample {
-  sample: InputSample;
+  sample: Img2DatasetSample;
   pixels: PixelTensor | null;
   /** Why the sample cannot be used (reason code), or null. */
   error: string | null;
   errorMessage: string | null;
 }
 
-async function prepareOne(sample: InputSample, preprocess: (img: Buffer) => Promise<PixelTensor>): Promise<PreparedSample> {
-  if (!sample.image) return { sample, pixels: null, error: 'missing_image', errorMessage: `sample ${sample.key} has no image file` };
+async function prepareOne(sample: Img2DatasetSample, preprocess: (img: Buffer) => Promise<PixelTensor>): Promise<PreparedSample> {
+  if (!sample.image) return { sample, pixels: null, error: FAILURE_REASONS.missingImage, errorMessage: `sample ${sample.key} has no image file` };
   try {
     return { sample, pixels: await preprocess(sample.image), error: null, errorMessage: null };
   } catch (e) {
@@ -26,13 +27,13 @@ async function prepareOne(sample: InputSample, preprocess: (img: Buffer) => Prom
 }
 
 export async function* preparedBatches(
-  samples: AsyncIterable<InputSample>,
+  samples: AsyncIterable<Img2DatasetSample>,
   batchSize: number,
   preprocess: (img: Buffer) => Promise<PixelTensor>,
 ): AsyncGenerator<PreparedSample[]> {
   let pending: Promise<PreparedSample[]> | null = null;
-  let batch: InputSample[] = [];
-  const start = (b: InputSample[]) => {
+  let batch: Img2DatasetSample[] = [];
+  const start = (b: Img2DatasetSample[]) => {
     const p = Promise.all(b.map((s) => prepareOne(s, preprocess)));
     p.catch(() => undefined); // surfaced when awaited; avoids an unhandled rejection in between
     return p;

@@ -2,15 +2,15 @@
  * Last stage (CPU): read every decision file once and write the run-level outputs — the DataComp subset
  * file of kept uids, `_stats.json`, `report.json` (summary numbers) and the run manifest.
  */
-import { decodeParquetRows } from '../formats/parquet';
 import { writeSubsetNpy } from '../formats/subset';
-import { storageFor, joinUri } from '../storage';
 import { writeReport } from '../report';
+import { readShardFailures } from '../run/failures';
+import { RunLayout } from '../run/layout';
+import type { RunPlan } from '../run/plan';
+import { DECISION_TABLE } from '../run/tables';
+import { storageFor } from '../storage';
 import { NO_CONTEXT, type StageContext } from './context';
-import { RunLayout } from './layout';
 import { reshardRun } from './reshard';
-import type { RunPlan } from './plan';
-import type { DecisionRow } from './tables';
 import { readThresholds, encodeThreshold } from './thresholds-stage';
 import { modelFileHashes, softwareVersions } from './versions';
 
@@ -27,13 +27,6 @@ export interface RunSummaryData {
   outputs: { shards: string; decisions: string; manifest: string; subset: string; stats: string; report: string; reportHtml: string };
   /** Fixed-size output shards written (output.samplesPerShard), 0 when not asked for. */
   resharded: number;
-}
-
-interface ShardFailureRecord {
-  shard: string;
-  stage: string;
-  type: string;
-  message: string;
 }
 
 class Mean {
@@ -68,7 +61,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
       shardRows.push({ shard: shard.name, input: shard.tar, output: null, samples: 0, kept: 0 });
       continue;
     }
-    const rows = (await decodeParquetRows(await storage.readBuffer(uri), { name: uri })) as unknown as DecisionRow[];
+    const rows = await DECISION_TABLE.read(storage, uri);
     let kept = 0;
     for (const r of rows) {
       samples++;
@@ -87,13 +80,9 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     shardRows.push({ shard: shard.name, input: shard.tar, output: layout.outputShard(shard.name), samples: rows.length, kept });
   }
 
-  const failures: ShardFailureRecord[] = [];
-  for (const uri of await storage.list(layout.failuresDir)) {
-    if (uri.endsWith('.json')) failures.push(JSON.parse(await storage.readText(uri)) as ShardFailureRecord);
-  }
+  const failures = await readShardFailures(storage, layout);
   const failedShards = new Set(failures.map((f) => f.shard)).size;
   const encodedThresholds = Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, encodeThreshold(v)]));
-  const kept = keptUids.length + 0;
   const totalKept = Object.values(keptBySource).reduce((a, b) => a + b, 0);
 
   await writeSubsetNpy(storage, layout.subset, keptUids);
@@ -109,7 +98,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     failed_shards: failedShards,
     samples,
     kept: totalKept,
-    kept_with_uid: kept,
+    kept_with_uid: keptUids.length,
     kept_by_source: keptBySource,
     dropped_by_reason: dropped,
     mean_scores: meanScores,
@@ -135,13 +124,13 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     shards: shardRows,
     failures,
     outputs: {
-      shards: joinUri(plan.runUri, 'shards'),
-      decisions: joinUri(plan.runUri, 'decisions'),
+      shards: layout.outputShardsDir,
+      decisions: layout.decisionsDir,
       subset: layout.subset,
       stats: layout.stats,
       report: layout.report,
-      reportHtml: joinUri(plan.runUri, 'report.html'),
-      ...(resharded ? { resharded: { folder: joinUri(plan.runUri, 'resharded'), shards: resharded, samplesPerShard: plan.config.output.samplesPerShard } } : {}),
+      reportHtml: layout.reportHtml,
+      ...(resharded ? { resharded: { folder: layout.reshardedDir, shards: resharded, samplesPerShard: plan.config.output.samplesPerShard } } : {}),
     },
   };
   await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2));

@@ -1,25 +1,18 @@
 /**
- * DataComp's image-cluster filter inside the pipeline: the score stage assigns each image embedding its
- * nearest centroid (written to the score parquet), the select stage keeps kept samples only when that
- * centroid is in the target set. Centroids and target load once per worker process.
+ * DataComp's image-cluster filter in the select stage: a kept sample stays kept only when its image's nearest
+ * centroid (assigned by the score stage, lib/pipeline/stage-models.ts loads that graph) is in the target set.
+ * Imports nothing of ONNX Runtime: the select stage runs on CPU workers that never load it.
  */
 import type { RunConfig } from '../config/schema';
-import { NearestCentroid, readTargetList } from '../clusters';
-import { getCachedModel } from '../models';
+import { readTargetList } from '../clusters/target';
+import { getCachedModel } from '../models/cache';
+import { SELECTION_REASONS } from '../reasons';
 
-export function nearestCentroidFor(config: RunConfig): Promise<NearestCentroid> | null {
-  const f = config.filters.imageCluster;
-  if (!f) return null;
-  const device = config.models.device as 'cpu' | `cuda:${number}`;
-  return getCachedModel(`centroids:${f.centroids}:${f.centroidNorm}:${device}`, () =>
-    NearestCentroid.fromNpy(f.centroids, { centroidNorm: f.centroidNorm, device }),
-  );
-}
-
+/** The run's target cluster set (read once per worker process), or null without the filter. */
 export function targetClustersFor(config: RunConfig): Promise<Set<number>> | null {
   const f = config.filters.imageCluster;
   if (!f) return null;
   return getCachedModel(`target:${f.target}`, () => readTargetList(f.target));
 }
 
-export const IMAGE_CLUSTER_REASON = 'image_filter:not_in_target_clusters';
+export const IMAGE_CLUSTER_REASON = SELECTION_REASONS.filter('image', 'not_in_target_clusters');

@@ -7,7 +7,7 @@
 import { decodeParquetRows, parquetColumns } from '../formats/parquet';
 import { InputError } from '../errors';
 import { storageFor } from '../storage';
-import type { PlannedShard } from './plan';
+import type { PlannedShard } from '../run/plan';
 
 export interface PrecomputedScores {
   /** uid (lower-case) → score, for every row of the sibling parquet that has one (failed downloads too). */

@@ -7,10 +7,10 @@
  */
 import { readWebDataset } from '../formats/webdataset';
 import { writeTarAtomically } from './atomic-tar';
-import { joinUri, storageFor } from '../storage';
+import { storageFor } from '../storage';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
-import { RunLayout } from './layout';
-import type { RunPlan } from './plan';
+import { RunLayout } from '../run/layout';
+import type { RunPlan } from '../run/plan';
 
 export interface Segment {
   /** Name of the per-input-shard output tar to read from. */
@@ -46,15 +46,11 @@ export function planReshard(shards: string[], kept: number[], perShard: number):
   return out;
 }
 
-export function reshardedUri(runUri: string, index: number): string {
-  return joinUri(runUri, 'resharded', `${String(index).padStart(8, '0')}.tar`);
-}
-
 /** Write output shard `index` from its segments; returns samples written (0 work if already committed). */
-export async function writeReshard(runUri: string, index: number, segments: Segment[], ctx: StageContext = NO_CONTEXT): Promise<number> {
+async function writeReshard(runUri: string, index: number, segments: Segment[], ctx: StageContext = NO_CONTEXT): Promise<number> {
   const storage = storageFor(runUri);
   const layout = new RunLayout(runUri);
-  const uri = reshardedUri(runUri, index);
+  const uri = layout.resharded(index);
   const expected = segments.reduce((a, s) => a + s.count, 0);
   if (await storage.exists(uri)) return expected;
   await writeTarAtomically(storage, uri, async (writer) => {

@@ -2,16 +2,16 @@
  * Between the phases (CPU): the pool-wide thresholds the preset needs, over EVERY scored sample of the run —
  * never per shard. Exact: reads the committed score files (a float per sample and source).
  */
-import { decodeParquetRows } from '../formats/parquet';
 import { ruleOf, thresholdKey, thresholdsNeeded } from '../strategies/presets';
 import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-threshold';
 import { NO_CONTEXT, type StageContext } from './context';
 import { storageFor } from '../storage';
-import { RunLayout } from './layout';
+import { RunLayout } from '../run/layout';
+import type { RunPlan } from '../run/plan';
+import { SCORE_TABLE } from '../run/tables';
 import { readPrecomputedScores } from './precomputed-scores';
-import type { RunPlan } from './plan';
 
-export interface ThresholdsFile {
+interface ThresholdsFile {
   preset: string;
   fraction: number | null;
   thresholds: Record<string, number | string>;
@@ -27,7 +27,7 @@ export interface ThresholdsFile {
 export function encodeThreshold(v: number): number | string {
   return Number.isFinite(v) ? v : v > 0 ? 'inf' : '-inf';
 }
-export function decodeThreshold(v: number | string): number {
+function decodeThreshold(v: number | string): number {
   return typeof v === 'number' ? v : v === 'inf' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
 }
 
@@ -40,10 +40,10 @@ async function forEachScore(plan: RunPlan, onShard: () => void, fn: (source: Sou
   for (const shard of plan.shards) {
     if (!(await storage.exists(layout.done('score', shard.name)))) continue; // failed shard: not in the pool
     shardsScored++;
-    const rows = await decodeParquetRows(await storage.readBuffer(layout.scores(shard.name)), { columns: ['s_raw', 's_syn'] });
-    for (const r of rows) {
-      if (typeof r.s_raw === 'number') fn('raw', r.s_raw);
-      if (typeof r.s_syn === 'number') fn('synthetic', r.s_syn);
+    const uri = layout.scores(shard.name);
+    for (const r of await SCORE_TABLE.decode(await storage.readBuffer(uri), uri, ['s_raw', 's_syn'])) {
+      if (r.s_raw !== null) fn('raw', r.s_raw);
+      if (r.s_syn !== null) fn('synthetic', r.s_syn);
     }
     onShard();
   }

@@ -12,7 +12,7 @@ export const SCORE_BINS = 2000;
 export const SCORE_LO = -1;
 export const SCORE_BIN_WIDTH = 0.001;
 
-export function scoreBin(v: number): number {
+function scoreBin(v: number): number {
   const i = Math.floor((v - SCORE_LO) / SCORE_BIN_WIDTH);
   return i < 0 ? 0 : i >= SCORE_BINS ? SCORE_BINS - 1 : i;
 }

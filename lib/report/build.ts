@@ -3,9 +3,10 @@
  * streamed one shard file at a time through fixed-size accumulators, so memory does not grow with the pool.
  */
 import { InputError } from '../errors';
-import { decodeParquetRows } from '../formats/parquet';
-import { RunLayout } from '../pipeline/layout';
-import type { DecisionRow } from '../pipeline/tables';
+import { isSelectionReason } from '../reasons';
+import { readShardFailures, type ShardFailure } from '../run/failures';
+import { RunLayout } from '../run/layout';
+import { DECISION_TABLE } from '../run/tables';
 import { PRESETS } from '../strategies/presets';
 import { baseName, joinUri, storageFor, type Storage } from '../storage';
 import { LENGTH_CAP, LengthAccumulator, SCORE_BIN_WIDTH, SCORE_BINS, SCORE_LO, ScoreAccumulator, TextAccumulator } from './accumulators';
@@ -18,7 +19,6 @@ import {
   type LengthHistogram,
   type RunReport,
   type ScoreHistogram,
-  type ShardFailure,
 } from './types';
 
 export interface BuildReportOptions {
@@ -30,16 +30,11 @@ export interface BuildReportOptions {
   scoreBins?: number;
 }
 
-const DECISION_READ_COLUMNS = ['key', 'kept', 'source', 'caption', 'raw_caption', 'synthetic_caption', 's_raw', 's_syn', 'reason'];
+/** The decision columns the report reads (the others are never decoded). */
+const DECISION_READ_COLUMNS = ['key', 'kept', 'source', 'caption', 'raw_caption', 'synthetic_caption', 's_raw', 's_syn', 'reason'] as const;
 
-/**
- * Reasons a scored sample was not selected: the preset's rule (lib/strategies/decide.ts: below_*, no_*_score,
- * no_scores) or an optional filter (`<name>_filter:<rule>`, e.g. basic_filter:not_english). Any other reason
- * (decode_error, empty_image, too_many_pixels, not_scored...) is a sample that failed before selection.
- */
-export function isSelectionReason(reason: string): boolean {
-  return reason.startsWith('below_') || /^no_(raw_score|synthetic_score|scores)$/.test(reason) || /^[a-z0-9_]+_filter:/.test(reason);
-}
+/** Which dropped samples are failures rather than selection: one rule for the whole project (lib/reasons.ts). */
+export { isSelectionReason };
 
 interface ManifestLike {
   run?: string;
@@ -195,7 +190,7 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
   const manifest = await readJson<ManifestLike>(storage, layout.manifest);
   const plan = await readJson<PlanLike>(storage, layout.plan);
   const thresholdsFile = await readJson<ThresholdsLike>(storage, layout.thresholds);
-  const decisionsDir = joinUri(runUri, 'decisions');
+  const decisionsDir = layout.decisionsDir;
   const decisionFiles = (await storage.list(decisionsDir))
     .filter((u) => /^[^/]+\.parquet$/.test(baseName(u)) && u === joinUri(decisionsDir, baseName(u)))
     .sort();
@@ -207,12 +202,7 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
   }
 
   // Shard-level failures: the failures/ folder is the record; the manifest holds a copy.
-  const failures: ShardFailure[] = [];
-  for (const uri of await storage.list(layout.failuresDir)) {
-    if (!uri.endsWith('.json')) continue;
-    const f = await readJson<ShardFailure>(storage, uri);
-    if (f) failures.push({ shard: f.shard, stage: f.stage, type: f.type, message: f.message });
-  }
+  const failures = await readShardFailures(storage, layout);
   if (failures.length === 0 && manifest?.failures) failures.push(...manifest.failures);
   const failedShardNames = new Set(failures.map((f) => f.shard));
 
@@ -256,7 +246,7 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
     const bytes = await next!;
     next = fetch(fi + 1);
     next?.catch(() => undefined);
-    const rows = (await decodeParquetRows(bytes, { name: uri, columns: DECISION_READ_COLUMNS })) as unknown as DecisionRow[];
+    const rows = await DECISION_TABLE.decode(bytes, uri, [...DECISION_READ_COLUMNS]);
     for (const r of rows) {
       samples++;
       const example = (): ExampleRow => ({

@@ -195,20 +195,19 @@ export function renderReportHtml(r: RunReport): string {
     ].filter((x) => x.value > 0 || x.name !== 'kept, other'),
     'No samples in this run.',
   );
+  // Both score plots share the x axis (the fixed score bins) and the threshold lines.
+  const scoreAxis = { lo: h?.lo ?? 0, width: h?.width ?? 1, bins: h?.bins ?? 0, vlines };
   const poolPlot = histogramSvg({
     id: 'scores-pool',
     title: 'CLIP score (cosine) of raw vs synthetic captions, every scored sample',
     xLabel: 'cosine similarity of image and caption embeddings',
     yLabel: 'samples',
-    lo: h?.lo ?? 0,
-    width: h?.width ?? 1,
-    bins: h?.bins ?? 0,
+    ...scoreAxis,
     series: [
       { name: 'raw', color: COLORS.raw, values: h?.series.raw ?? [] },
       { name: 'synthetic', color: COLORS.synthetic, values: h?.series.synthetic ?? [] },
     ],
     mode: 'overlay',
-    vlines,
     emptyText: noScores,
   });
   const chosenPlot = histogramSvg({
@@ -216,15 +215,12 @@ export function renderReportHtml(r: RunReport): string {
     title: 'CLIP score of the chosen caption, kept samples, by caption source',
     xLabel: 'cosine similarity of image and chosen caption',
     yLabel: 'kept samples',
-    lo: h?.lo ?? 0,
-    width: h?.width ?? 1,
-    bins: h?.bins ?? 0,
+    ...scoreAxis,
     series: [
       { name: 'raw', color: COLORS.raw, values: h?.series.chosenRaw ?? [] },
       { name: 'synthetic', color: COLORS.synthetic, values: h?.series.chosenSynthetic ?? [] },
     ],
     mode: 'stack',
-    vlines,
     emptyText: s.note ?? (c.kept === 0 ? 'No sample was kept, so no chosen caption has a score.' : 'No kept sample has a score.'),
   });
   const divBars = (pick: (x: DiversityStats) => { value: number; method: string }) =>

@@ -8,8 +8,8 @@
  *   compareReports(a, b)         two runs side by side; renderComparison() as a text table
  */
 import { InputError } from '../errors';
-import { RunLayout } from '../pipeline/layout';
-import { baseName, joinUri, storageFor } from '../storage';
+import { RunLayout } from '../run/layout';
+import { baseName, storageFor } from '../storage';
 import { buildReport, type BuildReportOptions } from './build';
 import { renderReportHtml } from './html';
 import { REPORT_KIND, REPORT_VERSION, type RunReport } from './types';
@@ -37,8 +37,9 @@ export async function writeReport(runUri: string, opts: WriteReportOptions = {})
   const report = await buildReport(runUri, opts);
   const dir = opts.outUri ?? runUri;
   const storage = storageFor(dir);
-  const json = opts.outUri ? joinUri(dir, 'report.json') : new RunLayout(runUri).report;
-  const html = joinUri(dir, 'report.html');
+  const layout = new RunLayout(opts.outUri ?? runUri);
+  const json = layout.report;
+  const html = layout.reportHtml;
   await storage.writeAtomic(json, JSON.stringify(report, null, 2) + '\n');
   await storage.writeAtomic(html, renderReportHtml(report));
   return { report, json, html };

@@ -26,7 +26,7 @@ const H = 300;
 const M = { left: 64, right: 18, top: 46, bottom: 48 };
 
 /** A "nice" tick step (1, 2 or 5 × 10^k) giving about `target` ticks over `span`. */
-export function niceStep(span: number, target = 5): number {
+function niceStep(span: number, target = 5): number {
   if (!(span > 0)) return 1;
   const raw = span / target;
   const p = 10 ** Math.floor(Math.log10(raw));

@@ -1,5 +1,7 @@
 /** The shape of `report.json` (RunReport) — everything report.html and `recaption compare` show. */
 import type { DistinctCount } from './hll';
+import type { ShardFailure } from '../run/failures';
+import type { DecisionRow } from '../run/tables';
 
 export const REPORT_KIND = 'recaption-report';
 export const REPORT_VERSION = 2;
@@ -51,23 +53,10 @@ export interface LengthHistogram {
   series: { raw: number[]; synthetic: number[]; chosen: number[] };
 }
 
-export interface ShardFailure {
-  shard: string;
-  stage: string;
-  type: string;
-  message: string;
-}
+export type { ShardFailure };
 
-export interface ExampleRow {
-  shard: string;
-  key: string;
-  caption: string | null;
-  raw_caption: string;
-  synthetic_caption: string | null;
-  s_raw: number | null;
-  s_syn: number | null;
-  reason: string | null;
-}
+/** A sample shown as an example in the report: its decision's text columns, and its shard. */
+export type ExampleRow = Pick<DecisionRow, 'key' | 'caption' | 'raw_caption' | 'synthetic_caption' | 's_raw' | 's_syn' | 'reason'> & { shard: string };
 
 export interface RunReport {
   kind: typeof REPORT_KIND;

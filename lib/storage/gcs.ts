@@ -3,24 +3,23 @@ import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { InputError } from '../errors';
 import { endWritable } from './end-writable';
+import { StorageReads } from './reads';
 import type { AtomicWriter, Storage, StorageStat } from './types';
 import { gcsUri, parseGcsUri } from './uri';
-
-function isNotFound(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 404;
-}
-
-function missing(uri: string): InputError {
-  return new InputError('MissingInput', `input not found: ${uri}`);
-}
 
 /**
  * Storage over Google Cloud Storage (or anything speaking its JSON API, e.g. fake-gcs-server).
  * Atomicity comes from GCS itself: an object becomes visible only when its upload completes, so a
  * failed or aborted upload never leaves a partial object (no temp name + rename needed).
  */
-export class GcsStorage implements Storage {
-  constructor(private readonly client: GcsClient) {}
+export class GcsStorage extends StorageReads implements Storage {
+  constructor(private readonly client: GcsClient) {
+    super();
+  }
+
+  protected isNotFound(err: unknown): boolean {
+    return (err as { code?: unknown } | null)?.code === 404;
+  }
 
   private file(uri: string): File {
     const { bucket, key } = parseGcsUri(uri);
@@ -33,33 +32,20 @@ export class GcsStorage implements Storage {
     return found;
   }
 
-  async readBuffer(uri: string): Promise<Buffer> {
-    try {
-      const [buf] = await this.file(uri).download();
-      return buf;
-    } catch (err) {
-      if (isNotFound(err)) throw missing(uri);
-      throw err;
-    }
+  protected async fetchBuffer(uri: string): Promise<Buffer> {
+    const [buf] = await this.file(uri).download();
+    return buf;
   }
 
-  async readText(uri: string): Promise<string> {
-    return (await this.readBuffer(uri)).toString('utf8');
-  }
-
-  createReadStream(uri: string): Readable {
-    const out = new PassThrough();
-    let src: Readable;
+  protected openStream(uri: string): Readable {
     try {
-      src = this.file(uri).createReadStream();
+      return this.file(uri).createReadStream();
     } catch (err) {
-      process.nextTick(() => out.destroy(err as Error));
-      return out;
+      // file() throws InvalidUri for a bucket-only uri: report it on the stream, like every other read failure.
+      const failed = new PassThrough();
+      process.nextTick(() => failed.destroy(err as Error));
+      return failed;
     }
-    src.on('error', (err) => out.destroy(isNotFound(err) ? missing(uri) : err));
-    out.on('close', () => src.destroy());
-    src.pipe(out);
-    return out;
   }
 
   async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
@@ -119,7 +105,7 @@ export class GcsStorage implements Storage {
       const updated = meta.updated ?? meta.timeCreated;
       return { size: Number(meta.size ?? 0), mtimeMs: updated ? Date.parse(updated) : 0 };
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (this.isNotFound(err)) return null;
       throw err;
     }
   }

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { InputError } from '../errors';
+import type { Readable } from 'node:stream';
 import { endWritable } from './end-writable';
+import { StorageReads } from './reads';
 import type { AtomicWriter, Storage, StorageStat } from './types';
 import { localPath } from './uri';
 
@@ -13,15 +13,6 @@ const TEMP_RE = /^\..+\.tmp-[0-9a-f]{16}$/;
 
 function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(8).toString('hex')}`);
-}
-
-function isNotFound(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function missing(uri: string): InputError {
-  return new InputError('MissingInput', `input not found: ${uri}`);
 }
 
 function waitClosed(stream: fs.WriteStream): Promise<void> {
@@ -52,38 +43,28 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Storage over the local filesystem. Uris are plain paths or `file://` URIs. */
-export class LocalStorage implements Storage {
+export class LocalStorage extends StorageReads implements Storage {
+  protected isNotFound(err: unknown): boolean {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+
   async exists(uri: string): Promise<boolean> {
     try {
       await fsp.access(localPath(uri));
       return true;
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (this.isNotFound(err)) return false;
       throw err;
     }
   }
 
-  async readBuffer(uri: string): Promise<Buffer> {
-    try {
-      return await fsp.readFile(localPath(uri));
-    } catch (err) {
-      if (isNotFound(err)) throw missing(uri);
-      throw err;
-    }
+  protected fetchBuffer(uri: string): Promise<Buffer> {
+    return fsp.readFile(localPath(uri));
   }
 
-  async readText(uri: string): Promise<string> {
-    return (await this.readBuffer(uri)).toString('utf8');
-  }
-
-  createReadStream(uri: string): Readable {
-    // A PassThrough lets us turn ENOENT into the typed MissingInput error the callers branch on.
-    const out = new PassThrough();
-    const src = fs.createReadStream(localPath(uri));
-    src.on('error', (err) => out.destroy(isNotFound(err) ? missing(uri) : err));
-    out.on('close', () => src.destroy());
-    src.pipe(out);
-    return out;
+  protected openStream(uri: string): Readable {
+    return fs.createReadStream(localPath(uri));
   }
 
   async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
@@ -160,7 +141,7 @@ export class LocalStorage implements Storage {
     try {
       entries = await fsp.readdir(root, { recursive: true, withFileTypes: true });
     } catch (err) {
-      if (isNotFound(err)) return [];
+      if (this.isNotFound(err)) return [];
       throw err;
     }
     const out: string[] = [];
@@ -183,7 +164,7 @@ export class LocalStorage implements Storage {
       const s = await fsp.stat(localPath(uri));
       return { size: s.size, mtimeMs: s.mtimeMs };
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (this.isNotFound(err)) return null;
       throw err;
     }
   }

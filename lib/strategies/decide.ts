@@ -1,3 +1,4 @@
+import { SELECTION_REASONS as WHY } from '../reasons';
 import type { CaptionSource, Gate, Rule, ThresholdSpec } from './presets';
 import { thresholdKey } from './presets';
 
@@ -31,8 +32,8 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
       return keep(rule.source);
     case 'top': {
       const score = rule.source === 'raw' ? s.sRaw : s.sSyn;
-      if (score === null) return drop(`no_${rule.source}_score`);
-      return score >= tau(thresholds, rule) ? keep(rule.source) : drop(`below_${rule.source}_threshold`);
+      if (score === null) return drop(WHY.noScore(rule.source));
+      return score >= tau(thresholds, rule) ? keep(rule.source) : drop(WHY.below(rule.source));
     }
     case 'custom': {
       const other: CaptionSource = rule.prefer === 'raw' ? 'synthetic' : 'raw';
@@ -40,14 +41,14 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
         const g = rule.gates[src];
         if (g && passes(rule, src, g, s, thresholds)) return keep(src);
       }
-      return drop('below_thresholds');
+      return drop(WHY.belowThresholds);
     }
     case 'mix': {
       const t = tau(thresholds, { source: 'raw', fraction: rule.fraction });
       if (s.sRaw !== null && s.sRaw >= t) return keep('raw');
-      if (!rule.filterSynthetic) return s.sSyn === null && s.sRaw === null ? drop('no_scores') : keep('synthetic');
-      if (s.sSyn === null) return drop('no_synthetic_score');
-      return s.sSyn >= t ? keep('synthetic') : drop('below_thresholds');
+      if (!rule.filterSynthetic) return s.sSyn === null && s.sRaw === null ? drop(WHY.noScores) : keep('synthetic');
+      if (s.sSyn === null) return drop(WHY.noScore('synthetic'));
+      return s.sSyn >= t ? keep('synthetic') : drop(WHY.belowThresholds);
     }
   }
 }

@@ -3,7 +3,8 @@
  * which pool-wide thresholds it needs and how one sample is decided given them.
  */
 
-export type CaptionSource = 'raw' | 'synthetic';
+export const CAPTION_SOURCES = ['raw', 'synthetic'] as const;
+export type CaptionSource = (typeof CAPTION_SOURCES)[number];
 
 /** A pool-wide threshold: the score of rank floor(n·fraction) among `source` scores sorted descending. */
 export interface ThresholdSpec {

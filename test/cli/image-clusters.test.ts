@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { decodeIntVector, encodeFloatMatrix } from '../../lib/clusters';
+import { decodeIntVector, encodeFloatMatrix } from '../../lib/formats/npy';
 import { runCli } from '../helpers/cli';
 import { tempDir } from '../helpers/paths';
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { startDevServer, type DevServer } from '../../infra/dev-server';
-import { RunLayout } from '../../lib/pipeline/layout';
+import { RunLayout } from '../../lib/run/layout';
 import { storageFor } from '../../lib/storage';
 import { exited, runCli, startWorkerProcess } from '../helpers/cli';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../helpers/paths';

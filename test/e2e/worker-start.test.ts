@@ -7,7 +7,8 @@
 import { existsSync, promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { captionerFor, clipFor, defaultImageOptions, loadModel, modelSpecs, setWorkerDevice } from '../../activities/models';
+import { StageModels } from '../../lib/pipeline/stage-models';
+import { defaultImageOptions, loadModel, modelSpecs } from '../../lib/models/specs';
 import { parseConfig } from '../../lib/config/load';
 import { releaseCachedModels } from '../../lib/models/cache';
 import { runCli } from '../helpers/cli';
@@ -129,7 +130,6 @@ describe('recaption worker start-up checks', () => {
 
 describe('worker runtime and the activities', () => {
   afterEach(async () => {
-    setWorkerDevice(undefined);
     await releaseCachedModels();
   });
 
@@ -143,8 +143,9 @@ describe('worker runtime and the activities', () => {
     const c = config('cpu');
     const [captionerSpec, clipSpec] = modelSpecs(c.models, c.image);
     const preloaded = [await loadModel(captionerSpec!), await loadModel(clipSpec!)];
-    expect(await captionerFor(c)).toBe(preloaded[0]);
-    expect(await clipFor(c)).toBe(preloaded[1]);
+    const models = new StageModels();
+    expect(await models.captioner(c)).toBe(preloaded[0]);
+    expect(await models.clip(c)).toBe(preloaded[1]);
     // --captioner/--clip with the defaults: the same keys as a run config that keeps the defaults.
     const fromFlags = modelSpecs({ device: 'cpu', session: { graphOptimizationLevel: 'all' }, captioner: { path: TINY_CAPTIONER, dtype: 'fp32' } }, defaultImageOptions());
     expect(await loadModel(fromFlags[0]!)).toBe(preloaded[0]);
@@ -152,11 +153,12 @@ describe('worker runtime and the activities', () => {
 
   it("the worker's --device wins over the run's models.device", async () => {
     const c = config('cuda:3');
-    expect(modelSpecs(c.models, c.image).map((s) => s.options.device)).toEqual(['cuda:3', 'cuda:3']);
-    setWorkerDevice('cpu');
-    expect(modelSpecs(c.models, c.image).map((s) => s.options.device)).toEqual(['cpu', 'cpu']);
+    expect(new StageModels().specs(c).map((s) => s.options.device)).toEqual(['cuda:3', 'cuda:3']);
+    const onCpu = new StageModels('cpu');
+    expect(onCpu.specs(c).map((s) => s.options.device)).toEqual(['cpu', 'cpu']);
+    expect(onCpu.deviceFor(c)).toBe('cpu');
     // A run configured for cuda:3 runs on this worker's CPU.
-    expect((await clipFor(c)).dim).toBe(32);
-    expect(() => setWorkerDevice('gpu' as never)).toThrow(/must be "cpu" or "cuda:N"/);
+    expect((await onCpu.clip(c)).dim).toBe(32);
+    expect(() => new StageModels('gpu' as never)).toThrow(/must be "cpu" or "cuda:N"/);
   });
 });

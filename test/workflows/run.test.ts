@@ -11,15 +11,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { parseConfig } from '../../lib/config/load';
 import type { RunConfig } from '../../lib/config/schema';
-import { decodeParquetRows } from '../../lib/formats/parquet';
 import { decodeSubsetNpy } from '../../lib/formats/subset';
 import { readWebDataset } from '../../lib/formats/webdataset';
 import { generateSampleData } from '../../lib/sampledata';
 import { storageFor } from '../../lib/storage';
-import { RunLayout } from '../../lib/pipeline/layout';
-import type { DecisionRow } from '../../lib/pipeline/tables';
-import { captionShard } from '../../activities/caption';
-import { cpuActivities } from '../../activities';
+import { RunLayout } from '../../lib/run/layout';
+import { DECISION_TABLE, type DecisionRow } from '../../lib/run/tables';
+import { createCpuActivities, createGpuActivities } from '../../activities';
+import { StageModels } from '../../lib/pipeline/stage-models';
 import { buildWorkers } from '../../workers/build';
 import { recaptionRun } from '../../workflows/run';
 import { PHASE, SHARDS_DONE } from '../../workflows/search-attributes';
@@ -101,7 +100,7 @@ describe('recaptionRun on a real dev server', () => {
 
     const decisions: DecisionRow[] = [];
     for (const shard of ['00000000', '00000001']) {
-      decisions.push(...((await decodeParquetRows(await storage.readBuffer(layout.decisions(shard)))) as unknown as DecisionRow[]));
+      decisions.push(...((await DECISION_TABLE.decode(await storage.readBuffer(layout.decisions(shard)), layout.decisions(shard)))));
     }
     expect(decisions).toHaveLength(18);
     const kept = decisions.filter((d) => d.kept);
@@ -177,7 +176,7 @@ describe('recaptionRun on a real dev server', () => {
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
       taskQueue: c.temporal.gpuTaskQueue,
-      activities: { captionShard },
+      activities: { captionShard: createGpuActivities(new StageModels()).captionShard },
       shutdownGraceTime: '1s',
     });
     const cpu = await Worker.create({
@@ -185,7 +184,7 @@ describe('recaptionRun on a real dev server', () => {
       namespace: env.namespace ?? 'default',
       taskQueue: c.temporal.cpuTaskQueue,
       workflowBundle: await workflowBundle(),
-      activities: cpuActivities,
+      activities: createCpuActivities(),
       shutdownGraceTime: '1s',
     });
     await runWith([captionOnly, cpu], async () => {

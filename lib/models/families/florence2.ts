@@ -15,9 +15,10 @@ import { z } from 'zod';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
-import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
-import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, lastPositionLogits } from '../session';
-import { cacheSpecs, stepLength, type CacheShape } from './decoder-cache';
+import type { DecodeOptions } from '../preprocess';
+import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows } from '../session';
+import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, withSessions, type FamilyParts } from './caption-family';
+import { CachedDecodeState, cacheSpecs, checkedLayers, emptyPast, feedPast, onesMask, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -53,8 +54,6 @@ export const florence2ConfigSchema = z.object({
 const generationConfigSchema = z.object(specialIds);
 const taskPromptsSchema = z.looseObject({ task_prompts_without_inputs: z.record(z.string(), z.string()).optional() });
 
-const asList = (v: number | number[] | null | undefined): number[] | undefined => (v === null || v === undefined ? undefined : Array.isArray(v) ? v : [v]);
-
 /** The prompt text of a captioning task, from the folder's preprocessor_config.json when it restates it. */
 async function taskPromptText(folder: ModelFolder, task: unknown): Promise<string> {
   const valid = Object.keys(FLORENCE2_CAPTION_TASKS);
@@ -76,26 +75,16 @@ export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenize
   // Special ids: generation_config.json wins, then config.json, then text_config (HF's order).
   const start = gen.decoder_start_token_id ?? config.decoder_start_token_id ?? text.decoder_start_token_id;
   const forcedBos = gen.forced_bos_token_id ?? config.forced_bos_token_id ?? text.forced_bos_token_id;
-  const eosIds = asList(gen.eos_token_id) ?? asList(config.eos_token_id) ?? asList(text.eos_token_id) ?? (tokenizer.eosId !== undefined ? [tokenizer.eosId] : undefined);
   if (start === undefined || start === null) throw new InputError('BadModel', `${configFile}: no decoder_start_token_id (generation_config.json, config.json or text_config)`);
-  if (!eosIds || eosIds.length === 0) throw new InputError('BadModel', `${configFile}: no eos_token_id`);
+  const eosIds = eosIdsOf(configFile, tokenizer, [gen.eos_token_id, config.eos_token_id, text.eos_token_id]);
   const taskIds = tokenizer.encodeOne(promptText);
 
-  const spec = await loadImageProcessor(folder);
-  const size = outputSize(spec);
-  if (!size) throw new InputError('BadModel', `${folder.display('preprocessor_config.json')}: must produce a fixed image size`);
-
-  const opened: LoadedSession[] = [];
-  const open = async (name: string, signature: Parameters<ModelFolder['session']>[1], verify?: Parameters<ModelFolder['session']>[3]): Promise<LoadedSession> => {
-    const s = await folder.session(name, signature, opts, verify);
-    opened.push(s);
-    return s;
-  };
-  try {
+  const image = await loadImageInput(folder, opts);
+  return withSessions(folder, opts, async (open) => {
     const hidden = text.d_model;
     const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
     const vision = await open('vision_encoder', {
-      inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: size[0], 3: size[1] } }],
+      inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: image.size[0], 3: image.size[1] } }],
       outputs: [{ name: 'image_features', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
     });
     const embed = await open('embed_tokens', {
@@ -121,30 +110,16 @@ export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenize
         ),
     );
 
-    const layers = decoder.session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
-    const heads = staticDim(decoder.session, 'past_key_values.0.decoder.key', 'input', 1) ?? text.decoder_attention_heads;
-    const headDim = staticDim(decoder.session, 'past_key_values.0.decoder.key', 'input', 3) ?? (hidden && heads ? hidden / heads : undefined);
-    if (!heads || !headDim || !Number.isInteger(headDim)) {
-      throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${configFile} text_config decoder_attention_heads/d_model)`);
-    }
+    const cache = readCacheShape(decoder, 'decoder', { heads: text.decoder_attention_heads, hidden, source: `${configFile} text_config decoder_attention_heads/d_model` });
     const promptIds = forcedBos === undefined || forcedBos === null ? [start] : [start, forcedBos];
-    const sessions = { vision, embed, encoder, decoder };
-    return new Florence2(folder.dir, tokenizer, spec, size, sessions, { layers, heads, headDim }, task, taskIds, promptIds, eosIds, { maxPixels: opts.maxPixels, failOn: opts.failOn, resampler: opts.resampler });
-  } catch (err) {
-    await Promise.all(opened.map((s) => s.session.release()));
-    throw err;
-  }
+    const parts = { modelDir: folder.dir, tokenizer, image, sessions: { vision, embed, encoder, decoder }, cache, promptIds, eosIds };
+    return new Florence2(parts, task, taskIds);
+  });
 }
 
 /** The onnx-community merged decoder: inputs_embeds in, two caches per layer, layer count from its own inputs. */
 function decoderSignature(session: ort.InferenceSession, file: string, configLayers: number | undefined, hidden: number | undefined): SessionSignature {
-  const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
-  if (layers === 0) {
-    throw new InputError('BadModel', `${file}: no past_key_values.{i}.decoder.key inputs; expected Florence-2's merged decoder with cache (inputs: ${session.inputNames.join(', ')})`);
-  }
-  if (configLayers !== undefined && configLayers !== layers) {
-    throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.decoder_layers says ${configLayers}`);
-  }
+  const layers = checkedLayers(session, file, 'decoder', "Florence-2's merged decoder with cache", { layers: configLayers, key: 'config.json text_config.decoder_layers' });
   const { past, present } = cacheSpecs(layers, ['decoder', 'encoder']);
   const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
   return {
@@ -167,11 +142,6 @@ interface Sessions {
   decoder: LoadedSession;
 }
 
-/** `t` in element type `type` (fp16 exports may mix float16 and float32 across files). */
-function asFloatType(t: ort.Tensor, type: 'float32' | 'float16', file: string): ort.Tensor {
-  return t.type === type ? t : floatTensor(type, readFloats(t, file), t.dims);
-}
-
 /** Runs embed_tokens on equal-length rows of ids and checks the [rows, seq, hidden] result. */
 async function embedIds({ session, file }: LoadedSession, tokens: readonly (readonly number[])[]): Promise<ort.Tensor> {
   const rows = tokens.length;
@@ -183,33 +153,22 @@ async function embedIds({ session, file }: LoadedSession, tokens: readonly (read
   return out;
 }
 
-class Florence2 implements CaptionModel {
+class Florence2 extends CaptionFamily<Sessions> {
   readonly family = 'florence2';
 
   constructor(
-    readonly modelDir: string,
-    readonly tokenizer: TextTokenizer,
-    private readonly spec: ImageProcessorSpec,
-    private readonly size: [number, number],
-    private readonly sessions: Sessions,
-    private readonly cache: CacheShape,
+    parts: FamilyParts<Sessions>,
     /** the task token (e.g. `<CAPTION>`) and its prompt ids, fed to the encoder after the image features */
     readonly task: string,
     private readonly taskIds: readonly number[],
-    readonly promptIds: readonly number[],
-    readonly eosIds: readonly number[],
-    private readonly decode: DecodeOptions,
-  ) {}
-
-  preprocess(image: Buffer): Promise<PixelTensor> {
-    return preprocessImage(image, this.spec, this.decode);
+  ) {
+    super(parts);
   }
 
   async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
-    const { vision, embed, encoder, decoder } = this.sessions;
-    const batch = stackPixels(pixels, this.size);
-    const rows = batch.dims[0];
-    const image = (await runSession(vision.session, vision.file, { pixel_values: floatTensor(floatInputType(vision.session, 'pixel_values'), batch.data, batch.dims) }))['image_features'];
+    const { vision, embed, encoder, decoder } = this.parts.sessions;
+    const rows = pixels.length;
+    const image = (await runSession(vision.session, vision.file, { pixel_values: pixelValues(vision.session, this.parts.image, pixels) }))['image_features'];
     if (!image || image.dims.length !== 3 || image.dims[0] !== rows) {
       throw new InputError('BadModel', `${vision.file}: image_features has shape [${image?.dims.join(', ') ?? 'missing'}], expected [${rows}, tokens, hidden]`);
     }
@@ -228,39 +187,33 @@ class Florence2 implements CaptionModel {
       joined.set(img.subarray(r * imageLen * hidden, (r + 1) * imageLen * hidden), r * len * hidden);
       joined.set(txt.subarray(r * promptLen * hidden, (r + 1) * promptLen * hidden), (r * len + imageLen) * hidden);
     }
-    const mask = int64Tensor(new Array<number>(rows * len).fill(1), [rows, len]);
+    const mask = onesMask(rows, len);
     const inputsEmbeds = floatTensor(floatInputType(encoder.session, 'inputs_embeds'), joined, [rows, len, hidden]);
     const states = (await runSession(encoder.session, encoder.file, { inputs_embeds: inputsEmbeds, attention_mask: mask }))['last_hidden_state'];
     if (!states || states.dims.length !== 3 || states.dims[0] !== rows || states.dims[1] !== len) {
       throw new InputError('BadModel', `${encoder.file}: last_hidden_state has shape [${states?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${len}, hidden]`);
     }
-    return new Florence2DecodeState(embed, decoder, asFloatType(states, floatInputType(decoder.session, 'encoder_hidden_states'), encoder.file), mask, this.cache);
-  }
-
-  async release(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s: LoadedSession) => s.session.release()));
+    return new Florence2DecodeState(embed, decoder, asFloatType(states, floatInputType(decoder.session, 'encoder_hidden_states'), encoder.file), mask, this.parts.cache);
   }
 }
 
-class Florence2DecodeState implements DecodeState {
-  /** past_key_values.{i}.decoder.key, .value for each layer (self-attention, grows every step) */
-  private selfPast: ort.Tensor[];
-  /** past_key_values.{i}.encoder.key, .value for each layer (cross-attention, fixed after the first step) */
+class Florence2DecodeState extends CachedDecodeState {
+  /**
+   * past_key_values.{i}.encoder.key, .value for each layer (cross-attention, fixed after the first step); the
+   * base class keeps the decoder.* (self-attention) cache, which grows every step.
+   */
   private crossPast: ort.Tensor[];
-  private pastLen = 0;
   private readonly embedsType: 'float32' | 'float16';
 
   constructor(
     private readonly embed: LoadedSession,
-    private readonly decoder: LoadedSession,
+    decoder: LoadedSession,
     private encoderStates: ort.Tensor,
     private encoderMask: ort.Tensor,
     private readonly cache: CacheShape,
   ) {
-    const rows = encoderStates.dims[0]!;
-    const empty = (name: string): ort.Tensor => floatTensor(floatInputType(decoder.session, name), new Float32Array(0), [rows, cache.heads, 0, cache.headDim]);
-    this.selfPast = Array.from({ length: 2 * cache.layers }, () => empty('past_key_values.0.decoder.key'));
-    this.crossPast = Array.from({ length: 2 * cache.layers }, () => empty('past_key_values.0.encoder.key'));
+    super(decoder, encoderStates.dims[0]!, cache, 'decoder');
+    this.crossPast = emptyPast(floatInputType(decoder.session, 'past_key_values.0.encoder.key'), encoderStates.dims[0]!, cache);
     this.embedsType = floatInputType(decoder.session, 'inputs_embeds');
   }
 
@@ -269,36 +222,23 @@ class Florence2DecodeState implements DecodeState {
   }
 
   async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {
-    const rows = this.rows;
-    const seq = stepLength(tokens, rows);
-    const { session, file } = this.decoder;
+    const seq = stepLength(tokens, this.rows);
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: asFloatType(await embedIds(this.embed, tokens), this.embedsType, this.embed.file),
       encoder_hidden_states: this.encoderStates,
       use_cache_branch: boolTensor([this.pastLen > 0], [1]),
     };
-    if (session.inputNames.includes('encoder_attention_mask')) feeds['encoder_attention_mask'] = this.encoderMask;
-    for (let i = 0; i < this.cache.layers; i++) {
-      for (const [j, part] of ['key', 'value'].entries()) {
-        feeds[`past_key_values.${i}.decoder.${part}`] = this.selfPast[2 * i + j]!;
-        feeds[`past_key_values.${i}.encoder.${part}`] = this.crossPast[2 * i + j]!;
-      }
-    }
+    if (this.decoder.session.inputNames.includes('encoder_attention_mask')) feeds['encoder_attention_mask'] = this.encoderMask;
+    feedPast(feeds, this.crossPast, 'encoder');
+    return this.runDecoder(feeds, seq);
+  }
 
-    const out = await runSession(session, file, feeds);
-    const logits = out['logits'];
-    if (!logits || logits.dims.length !== 3 || logits.dims[0] !== rows || logits.dims[1] !== seq) {
-      throw new InputError('BadModel', `${file}: logits have shape [${logits?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${seq}, vocab]`);
-    }
-    const total = this.pastLen + seq;
+  /** The cross-attention K/V: computed on the first step; later steps may return Optimum's empty placeholder. */
+  protected override takeOtherOutputs(out: Record<string, ort.Tensor>, rows: number): void {
+    const { file } = this.decoder;
     const encLen = this.encoderStates.dims[1]!;
     for (let i = 0; i < this.cache.layers; i++) {
       for (const [j, part] of ['key', 'value'].entries()) {
-        const self = out[`present.${i}.decoder.${part}`];
-        if (!self || self.dims[0] !== rows || self.dims[2] !== total) {
-          throw new InputError('BadModel', `${file}: present.${i}.decoder.${part} has shape [${self?.dims.join(', ') ?? 'missing'}], expected past+new = ${total} positions for ${rows} rows`);
-        }
-        this.selfPast[2 * i + j] = self;
         const cross = out[`present.${i}.encoder.${part}`];
         if (cross && cross.dims[0] === rows && cross.dims[2] === encLen) this.crossPast[2 * i + j] = cross;
         else if (this.pastLen === 0) {
@@ -307,15 +247,12 @@ class Florence2DecodeState implements DecodeState {
         }
       }
     }
-    this.pastLen = total;
-
-    return lastPositionLogits(logits, file);
   }
 
-  keepRows(rows: readonly number[]): void {
+  override keepRows(rows: readonly number[]): void {
+    super.keepRows(rows);
     this.encoderStates = selectRows(this.encoderStates, rows);
     this.encoderMask = selectRows(this.encoderMask, rows);
-    this.selfPast = this.selfPast.map((t) => selectRows(t, rows));
     this.crossPast = this.crossPast.map((t) => selectRows(t, rows));
   }
 }

@@ -14,9 +14,10 @@ import { z } from 'zod';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
-import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
-import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, type Session, lastPositionLogits } from '../session';
-import { cacheSpecs, stepLength, type CacheShape } from './decoder-cache';
+import type { DecodeOptions } from '../preprocess';
+import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, type Session } from '../session';
+import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, withSessions, type FamilyParts } from './caption-family';
+import { CachedDecodeState, cacheSpecs, checkedLayers, onesMask, positionIds, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -51,9 +52,6 @@ export interface PrefixLmOptions {
   textPrompt?: string;
 }
 
-const asList = (v: number | number[] | null | undefined): number[] | undefined => (v === null || v === undefined ? undefined : Array.isArray(v) ? v : [v]);
-const LAYER_KEY = /^past_key_values\.\d+\.key$/;
-
 export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer, opts: RuntimeOptions & DecodeOptions & PrefixLmOptions): Promise<CaptionModel> {
   const configFile = folder.display('config.json');
   const config = await folder.readJson('config.json', blip2ConfigSchema);
@@ -65,21 +63,16 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
 
   // generation_config.json wins, then the LM's own config (what HF's language_model.generate uses), then the top level.
   const bos = gen.bos_token_id ?? text.bos_token_id ?? config.bos_token_id;
-  const eosIds = asList(gen.eos_token_id) ?? asList(text.eos_token_id) ?? asList(config.eos_token_id) ?? (tokenizer.eosId !== undefined ? [tokenizer.eosId] : undefined);
   if (bos === undefined || bos === null) throw new InputError('BadModel', `${configFile}: no bos_token_id (text_config nor generation_config.json)`);
-  if (!eosIds || eosIds.length === 0) throw new InputError('BadModel', `${configFile}: no eos_token_id`);
+  const eosIds = eosIdsOf(configFile, tokenizer, [gen.eos_token_id, text.eos_token_id, config.eos_token_id]);
   const promptIds = promptTokens(tokenizer, bos, opts.textPrompt);
 
-  const spec = await loadImageProcessor(folder);
-  const size = outputSize(spec);
-  if (!size) throw new InputError('BadModel', `${folder.display('preprocessor_config.json')}: must produce a fixed image size`);
-
+  const image = await loadImageInput(folder, opts);
   // The decoder defines the LM; the embedding width every other graph must produce is checked against it.
   const configWidth = text.word_embed_proj_dim ?? text.hidden_size;
   const widthSource = `${configFile} text_config.${text.word_embed_proj_dim ? 'word_embed_proj_dim' : 'hidden_size'}`;
-  const loaded: LoadedSession[] = [];
-  try {
-    const decoder = await folder.session('decoder_model_merged', (s, file) => decoderSignature(s, file, text.num_hidden_layers, text.vocab_size), opts, (s, file) => {
+  return withSessions(folder, opts, async (open) => {
+    const decoder = await open('decoder_model_merged', (s, file) => decoderSignature(s, file, text.num_hidden_layers, text.vocab_size), (s, file) => {
       expectWidth(s, file, 'inputs_embeds', 'input', configWidth, widthSource);
       const vocab: [number | undefined, string][] = [
         [staticDim(s, 'logits', 'output', 2), `${file} logits`],
@@ -87,23 +80,19 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
       ];
       checkTokenizerFits(tokenizer, { vocab, ids: { bos_token_id: bos, eos_token_id: eosIds } }, folder.display('tokenizer.json'));
     });
-    loaded.push(decoder);
     const width = configWidth ?? staticDim(decoder.session, 'inputs_embeds', 'input', 2);
     const source = configWidth !== undefined ? widthSource : `inputs_embeds of ${decoder.file}`;
-    const embed = await folder.session(
+    const embed = await open(
       'embed_tokens',
       { inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }], outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 }] },
-      opts,
       (s, file) => expectWidth(s, file, 'inputs_embeds', 'output', width, source),
     );
-    loaded.push(embed);
-    const vision = await folder.session(
+    const vision = await open(
       'vision_encoder',
       {
-        inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: size[0], 3: size[1] } }],
+        inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: image.size[0], 3: image.size[1] } }],
         outputs: [{ name: 'image_features', types: FLOAT_TYPES, rank: 3 }],
       },
-      opts,
       (s, file) => {
         expectWidth(s, file, 'image_features', 'output', width, source);
         const queries = staticDim(s, 'image_features', 'output', 1);
@@ -112,24 +101,10 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
         }
       },
     );
-    loaded.push(vision);
 
-    const layers = decoder.session.inputNames.filter((n) => LAYER_KEY.test(n)).length;
-    const heads = staticDim(decoder.session, 'past_key_values.0.key', 'input', 1) ?? text.num_attention_heads;
-    const hidden = text.hidden_size;
-    const headDim = staticDim(decoder.session, 'past_key_values.0.key', 'input', 3) ?? (hidden && heads ? hidden / heads : undefined);
-    if (!heads || !headDim || !Number.isInteger(headDim)) {
-      throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${configFile} text_config num_attention_heads/hidden_size)`);
-    }
-    return new PrefixLm(folder.dir, tokenizer, spec, size, { vision, embed, decoder }, { layers, heads, headDim }, promptIds, eosIds, config.num_query_tokens, {
-      maxPixels: opts.maxPixels,
-      failOn: opts.failOn,
-      resampler: opts.resampler,
-    });
-  } catch (err) {
-    await Promise.all(loaded.map((l) => l.session.release()));
-    throw err;
-  }
+    const cache = readCacheShape(decoder, '', { heads: text.num_attention_heads, hidden: text.hidden_size, source: `${configFile} text_config num_attention_heads/hidden_size` });
+    return new PrefixLm({ modelDir: folder.dir, tokenizer, image, sessions: { vision, embed, decoder }, cache, promptIds, eosIds }, config.num_query_tokens);
+  });
 }
 
 /**
@@ -153,13 +128,7 @@ function expectWidth(session: Session, file: string, name: string, kind: 'input'
 
 /** Decoder-only LM with cache, taking inputs_embeds (Optimum's text-generation-with-past names otherwise). */
 function decoderSignature(session: Session, file: string, configLayers: number | undefined, vocab: number | undefined): SessionSignature {
-  const layers = session.inputNames.filter((n) => LAYER_KEY.test(n)).length;
-  if (layers === 0) {
-    throw new InputError('BadModel', `${file}: no past_key_values.{i}.key inputs; expected a decoder-only LM with cache (inputs: ${session.inputNames.join(', ')})`);
-  }
-  if (configLayers !== undefined && configLayers !== layers) {
-    throw new InputError('BadModel', `${file}: has ${layers} cached layers but config.json text_config.num_hidden_layers says ${configLayers}`);
-  }
+  const layers = checkedLayers(session, file, '', 'a decoder-only LM with cache', { layers: configLayers, key: 'config.json text_config.num_hidden_layers' });
   const { past: kv, present } = cacheSpecs(layers);
   return {
     inputs: [
@@ -180,47 +149,29 @@ interface Sessions {
   decoder: LoadedSession;
 }
 
-class PrefixLm implements CaptionModel {
+class PrefixLm extends CaptionFamily<Sessions> {
   readonly family = 'prefix-lm';
 
   constructor(
-    readonly modelDir: string,
-    readonly tokenizer: TextTokenizer,
-    private readonly spec: ImageProcessorSpec,
-    private readonly size: [number, number],
-    private readonly sessions: Sessions,
-    private readonly cache: CacheShape,
-    readonly promptIds: readonly number[],
-    readonly eosIds: readonly number[],
+    parts: FamilyParts<Sessions>,
     private readonly queryTokens: number | undefined,
-    private readonly decode: DecodeOptions,
-  ) {}
-
-  preprocess(image: Buffer): Promise<PixelTensor> {
-    return preprocessImage(image, this.spec, this.decode);
+  ) {
+    super(parts);
   }
 
   async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
-    const batch = stackPixels(pixels, this.size);
-    const { session, file } = this.sessions.vision;
-    const out = await runSession(session, file, { pixel_values: floatTensor(floatInputType(session, 'pixel_values'), batch.data, batch.dims) });
+    const { session, file } = this.parts.sessions.vision;
+    const out = await runSession(session, file, { pixel_values: pixelValues(session, this.parts.image, pixels) });
     const features = out['image_features'];
     const dims = features?.dims ?? [];
     if (!features || dims.length !== 3 || dims[0] !== pixels.length || (this.queryTokens !== undefined && dims[1] !== this.queryTokens)) {
       throw new InputError('BadModel', `${file}: image_features have shape [${dims.join(', ') || 'missing'}], expected [${pixels.length}, ${this.queryTokens ?? 'query tokens'}, width]`);
     }
-    return new PrefixLmDecodeState(this.sessions, readFloats(features, file), dims[1]!, dims[2]!, pixels.length, this.cache);
-  }
-
-  async release(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s: LoadedSession) => s.session.release()));
+    return new PrefixLmDecodeState(this.parts.sessions, readFloats(features, file), dims[1]!, dims[2]!, pixels.length, this.parts.cache);
   }
 }
 
-class PrefixLmDecodeState implements DecodeState {
-  /** past_key_values.{i}.key, .value for each layer, in input order */
-  private past: ort.Tensor[];
-  private pastLen = 0;
+class PrefixLmDecodeState extends CachedDecodeState {
   private count: number;
   private readonly embedsType: 'float32' | 'float16';
 
@@ -231,13 +182,11 @@ class PrefixLmDecodeState implements DecodeState {
     private readonly queries: number,
     private readonly width: number,
     rows: number,
-    private readonly cache: CacheShape,
+    cache: CacheShape,
   ) {
+    super(sessions.decoder, rows, cache);
     this.count = rows;
-    const decoder = sessions.decoder.session;
-    this.embedsType = floatInputType(decoder, 'inputs_embeds');
-    const empty = floatTensor(floatInputType(decoder, 'past_key_values.0.key'), new Float32Array(0), [rows, cache.heads, 0, cache.headDim]);
-    this.past = Array.from({ length: 2 * cache.layers }, () => empty);
+    this.embedsType = floatInputType(sessions.decoder.session, 'inputs_embeds');
   }
 
   get rows(): number {
@@ -276,43 +225,20 @@ class PrefixLmDecodeState implements DecodeState {
       this.imageFeatures = undefined;
     }
 
-    const { session, file } = this.sessions.decoder;
-    const total = this.pastLen + len;
     // Rows are never padded (same prompt, finished rows leave the batch), so the mask is all ones and the
     // positions are past + arange(len), which is what OPT derives from the mask's cumsum.
     const feeds: Record<string, ort.Tensor> = {
       inputs_embeds: floatTensor(this.embedsType, inputs, [rows, len, this.width]),
-      attention_mask: int64Tensor(new Array<number>(rows * total).fill(1), [rows, total]),
+      attention_mask: onesMask(rows, this.pastLen + len),
     };
-    for (let i = 0; i < this.cache.layers; i++) {
-      feeds[`past_key_values.${i}.key`] = this.past[2 * i]!;
-      feeds[`past_key_values.${i}.value`] = this.past[2 * i + 1]!;
-    }
-    const names = session.inputNames;
-    if (names.includes('position_ids')) feeds['position_ids'] = int64Tensor(Array.from({ length: rows * len }, (_, k) => this.pastLen + (k % len)), [rows, len]);
+    const names = this.decoder.session.inputNames;
+    if (names.includes('position_ids')) feeds['position_ids'] = positionIds(rows, len, this.pastLen);
     if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = boolTensor([this.pastLen > 0], [1]);
-
-    const out = await runSession(session, file, feeds);
-    const logits = out['logits'];
-    if (!logits || logits.dims.length !== 3 || logits.dims[0] !== rows || logits.dims[1] !== len) {
-      throw new InputError('BadModel', `${file}: logits have shape [${logits?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${len}, vocab]`);
-    }
-    for (let i = 0; i < this.cache.layers; i++) {
-      for (const [j, part] of ['key', 'value'].entries()) {
-        const t = out[`present.${i}.${part}`];
-        if (!t || t.dims[0] !== rows || t.dims[2] !== total) {
-          throw new InputError('BadModel', `${file}: present.${i}.${part} has shape [${t?.dims.join(', ') ?? 'missing'}], expected [${rows}, heads, ${total} (past + new), head size]`);
-        }
-        this.past[2 * i + j] = t;
-      }
-    }
-    this.pastLen = total;
-
-    return lastPositionLogits(logits, file);
+    return this.runDecoder(feeds, len);
   }
 
-  keepRows(rows: readonly number[]): void {
-    this.past = this.past.map((t) => selectRows(t, rows));
+  override keepRows(rows: readonly number[]): void {
+    super.keepRows(rows);
     const image = this.imageFeatures;
     if (image) {
       const size = this.queries * this.width;

@@ -9,11 +9,14 @@
  */
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { attr, encodeModel, GraphBuilder } from './onnx-builder';
+import { attr, encodeModel, GraphBuilder } from '../../onnx/graph-builder';
 import { attend, causalMask, Ctx, dimOf, encoderLayer, layerNorm, linear, mergeHeads, patchEmbedding, selfAttentionBlock, splitHeads, WeightInit } from './layers';
 import { buildOptTokenizer } from './bpe';
 import { CAPTION_CORPUS } from './corpus';
-import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD, json } from './clip-model';
+import { CLIP_IMAGE_MEAN, CLIP_IMAGE_STD } from './clip-model';
+import { json, rescaleAndNormalize, resizeTo } from './folder-files';
+import { addEmptyPast, greyPixels, runOnce } from './smoke';
+import { embedTokensModel, lmHeadBias, tiedLmHead, type LmHeadBiases } from './token-side';
 
 export const BLIP2_DIMS = {
   imageSize: 224,
@@ -35,24 +38,10 @@ export const BLIP2_DIMS = {
 
 /** The newline byte token: BLIP-2 OPT's caption end (id 50118 `Ċ` in OPT's vocabulary). */
 const NEWLINE = '\u010a';
-/** LM-head bias, as in vit-gpt2-model.ts: varied caption lengths, whole words, no stray bytes or specials. */
-const EOS_LOGIT_BIAS = 4;
-const WORD_TOKEN_BIAS = 2;
-const STRAY_BYTE_BIAS = -4;
-const SPECIAL_BIAS = -8;
+/** LM-head bias (token-side.ts): varied caption lengths, whole words, no stray bytes or specials. */
+const LM_HEAD_BIAS: LmHeadBiases = { eos: 4, word: 2, strayByte: -4, special: -8 };
 /** Scales the Q-Former's cross-attention queries so each query picks out its own image patches. */
 const QUERY_SHARPNESS = 8;
-
-function lmHeadBias(vocab: Record<string, number>, special: Record<string, number>, eos: number): Float32Array {
-  const bias = new Float32Array(Object.keys(vocab).length);
-  for (const [token, id] of Object.entries(vocab)) {
-    if (/^\u0120[a-z]{2,}$/.test(token)) bias[id] = WORD_TOKEN_BIAS;
-    else if (token.length === 1 && !/[a-z]/.test(token)) bias[id] = STRAY_BYTE_BIAS;
-  }
-  for (const id of Object.values(special)) bias[id] = SPECIAL_BIAS;
-  bias[eos] = EOS_LOGIT_BIAS;
-  return bias;
-}
 
 /**
  * Image side: ViT (32 px patches) -> one Q-Former layer (learned queries: self-attention, cross-attention to the
@@ -87,14 +76,6 @@ export function tinyBlip2VisionEncoder(init: WeightInit, outWidth: number = BLIP
   const features = linear(ctx, q, Dq, outWidth, 'language_projection');
   g.output(features, 'image_features', 'float32', ['batch_size', d.queryTokens, outWidth]);
   return encodeModel(g, 'tiny random-weight BLIP-2 image side: ViT + Q-Former + language projection (recaption test model)');
-}
-
-function embedTokensModel(wte: Float32Array, vocabSize: number): Uint8Array {
-  const g = new GraphBuilder('opt_embed_tokens');
-  const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
-  const table = g.weight('language_model.model.decoder.embed_tokens.weight', [vocabSize, BLIP2_DIMS.lmHidden], wte);
-  g.output(g.node('Gather', [table, ids], { axis: attr.int(0) }), 'inputs_embeds', 'float32', ['batch_size', 'sequence_length', BLIP2_DIMS.lmHidden]);
-  return encodeModel(g, 'tiny random-weight OPT token embedding (recaption test model)');
 }
 
 function decoderModel(init: WeightInit, wte: Float32Array, bias: Float32Array): Uint8Array {
@@ -141,7 +122,7 @@ function decoderModel(init: WeightInit, wte: Float32Array, bias: Float32Array): 
   x = layerNorm(ctx, x, D, 'language_model.model.decoder.final_layer_norm');
   // LM head tied to the token embedding (as OPT's), plus the bias a trained LM would have learned.
   const table = g.weight('language_model.lm_head.weight', [vocabSize, D], wte);
-  const logits = g.node('Add', [g.node('MatMul', [x, g.node('Transpose', [table], { perm: attr.ints([1, 0]) })]), g.weight('language_model.lm_head.bias', [vocabSize], bias)]);
+  const logits = tiedLmHead(ctx, x, table, 'language_model.lm_head.bias', bias);
   g.output(logits, 'logits', 'float32', ['batch_size', 'sequence_length', vocabSize]);
   return encodeModel(g, 'tiny random-weight OPT decoder taking inputs_embeds, with past key/values (recaption test model)');
 }
@@ -183,14 +164,8 @@ export function tinyBlip2Files(init: WeightInit): Record<string, string | Uint8A
   const preprocessor = {
     image_processor_type: 'BlipImageProcessor',
     processor_class: 'Blip2Processor',
-    do_resize: true,
-    size: { height: d.imageSize, width: d.imageSize },
-    resample: 3,
-    do_rescale: true,
-    rescale_factor: 1 / 255,
-    do_normalize: true,
-    image_mean: CLIP_IMAGE_MEAN,
-    image_std: CLIP_IMAGE_STD,
+    ...resizeTo({ height: d.imageSize, width: d.imageSize }, 3),
+    ...rescaleAndNormalize(CLIP_IMAGE_MEAN, CLIP_IMAGE_STD),
     do_convert_rgb: true,
   };
   const tokenizerConfig = {
@@ -207,7 +182,7 @@ export function tinyBlip2Files(init: WeightInit): Record<string, string | Uint8A
   // Fixed build order: the weights depend on it.
   const vision = tinyBlip2VisionEncoder(init);
   const wte = init.uniform(tok.vocabSize * d.lmHidden, 0.125);
-  const decoder = decoderModel(init, wte, lmHeadBias(tok.vocab, tok.special, eos));
+  const decoder = decoderModel(init, wte, lmHeadBias(tok, eos, LM_HEAD_BIAS));
   return {
     'config.json': json(config),
     'generation_config.json': json({ bos_token_id: bos, eos_token_id: eos, pad_token_id: pad }),
@@ -216,7 +191,13 @@ export function tinyBlip2Files(init: WeightInit): Record<string, string | Uint8A
     'tokenizer_config.json': json(tokenizerConfig),
     'special_tokens_map.json': json({ bos_token: '</s>', eos_token: '</s>', unk_token: '</s>', pad_token: '<pad>' }),
     'onnx/vision_encoder.onnx': vision,
-    'onnx/embed_tokens.onnx': embedTokensModel(wte, tok.vocabSize),
+    'onnx/embed_tokens.onnx': embedTokensModel({
+      graph: 'opt_embed_tokens',
+      tableName: 'language_model.model.decoder.embed_tokens.weight',
+      table: wte,
+      width: d.lmHidden,
+      doc: 'tiny random-weight OPT token embedding (recaption test model)',
+    }),
     'onnx/decoder_model_merged.onnx': decoder,
   };
 }
@@ -227,38 +208,24 @@ export function tinyBlip2Files(init: WeightInit): Record<string, string | Uint8A
  */
 export async function smokeTinyBlip2(dir: string): Promise<void> {
   const d = BLIP2_DIMS;
-  const sessions: ort.InferenceSession[] = [];
-  const run = async (name: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => {
-    const file = path.join(dir, `onnx/${name}.onnx`);
-    const session = await ort.InferenceSession.create(file);
-    sessions.push(session);
-    const out = (await session.run(feeds)) as Record<string, ort.Tensor>;
-    for (const o of session.outputNames) if (!out[o]) throw new Error(`${file}: output ${o} missing after a smoke run`);
-    return out;
-  };
-  try {
-    const B = 2;
-    const pixels = new ort.Tensor('float32', new Float32Array(B * 3 * d.imageSize * d.imageSize).fill(0.1), [B, 3, d.imageSize, d.imageSize]);
-    const image = (await run('vision_encoder', { pixel_values: pixels }))['image_features']!;
-    const ids = (v: number): ort.Tensor => new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(v)), [B, 1]);
-    const bos = (await run('embed_tokens', { input_ids: ids(2) }))['inputs_embeds']!;
-    const Q = d.queryTokens;
-    const D = d.lmHidden;
-    const joined = new Float32Array(B * (Q + 1) * D);
-    for (let b = 0; b < B; b++) {
-      joined.set((image.data as Float32Array).subarray(b * Q * D, (b + 1) * Q * D), b * (Q + 1) * D);
-      joined.set((bos.data as Float32Array).subarray(b * D, (b + 1) * D), (b * (Q + 1) + Q) * D);
-    }
-    const ones = (n: number): ort.Tensor => new ort.Tensor('int64', new BigInt64Array(B * n).fill(1n), [B, n]);
-    const feeds: Record<string, ort.Tensor> = { inputs_embeds: new ort.Tensor('float32', joined, [B, Q + 1, D]), attention_mask: ones(Q + 1) };
-    const hd = D / d.lmHeads;
-    for (let i = 0; i < d.lmLayers; i++) for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [B, d.lmHeads, 0, hd]);
-    const first = await run('decoder_model_merged', feeds);
-    const next: Record<string, ort.Tensor> = { inputs_embeds: (await run('embed_tokens', { input_ids: ids(7) }))['inputs_embeds']!, attention_mask: ones(Q + 2) };
-    for (let i = 0; i < d.lmLayers; i++) for (const kv of ['key', 'value']) next[`past_key_values.${i}.${kv}`] = first[`present.${i}.${kv}`]!;
-    const second = await run('decoder_model_merged', next);
-    if (second['present.0.key']!.dims[2] !== Q + 2) throw new Error(`${dir}: the decoder does not extend its cache (present.0.key [${second['present.0.key']!.dims.join(', ')}])`);
-  } finally {
-    await Promise.all(sessions.map((s) => s.release()));
+  const run = (name: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => runOnce(path.join(dir, `onnx/${name}.onnx`), feeds);
+  const B = 2;
+  const image = (await run('vision_encoder', { pixel_values: greyPixels(B, d.imageSize) }))['image_features']!;
+  const ids = (v: number): ort.Tensor => new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(v)), [B, 1]);
+  const bos = (await run('embed_tokens', { input_ids: ids(2) }))['inputs_embeds']!;
+  const Q = d.queryTokens;
+  const D = d.lmHidden;
+  const joined = new Float32Array(B * (Q + 1) * D);
+  for (let b = 0; b < B; b++) {
+    joined.set((image.data as Float32Array).subarray(b * Q * D, (b + 1) * Q * D), b * (Q + 1) * D);
+    joined.set((bos.data as Float32Array).subarray(b * D, (b + 1) * D), (b * (Q + 1) + Q) * D);
   }
+  const ones = (n: number): ort.Tensor => new ort.Tensor('int64', new BigInt64Array(B * n).fill(1n), [B, n]);
+  const feeds: Record<string, ort.Tensor> = { inputs_embeds: new ort.Tensor('float32', joined, [B, Q + 1, D]), attention_mask: ones(Q + 1) };
+  addEmptyPast(feeds, { layers: d.lmLayers, heads: d.lmHeads, headDim: D / d.lmHeads }, B);
+  const first = await run('decoder_model_merged', feeds);
+  const next: Record<string, ort.Tensor> = { inputs_embeds: (await run('embed_tokens', { input_ids: ids(7) }))['inputs_embeds']!, attention_mask: ones(Q + 2) };
+  for (let i = 0; i < d.lmLayers; i++) for (const kv of ['key', 'value']) next[`past_key_values.${i}.${kv}`] = first[`present.${i}.${kv}`]!;
+  const second = await run('decoder_model_merged', next);
+  if (second['present.0.key']!.dims[2] !== Q + 2) throw new Error(`${dir}: the decoder does not extend its cache (present.0.key [${second['present.0.key']!.dims.join(', ')}])`);
 }

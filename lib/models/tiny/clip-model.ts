@@ -5,10 +5,11 @@
  * The text tower is causal and pools at argmax(input_ids) (EOS has the highest id), exactly like HF CLIP, so
  * padding after EOS cannot change the embedding.
  */
-import { attr, encodeModel, GraphBuilder } from './onnx-builder';
+import { attr, encodeModel, GraphBuilder } from '../../onnx/graph-builder';
 import { Ctx, dimOf, encoderLayer, layerNorm, patchEmbedding, toScalar, WeightInit } from './layers';
 import { buildClipTokenizer } from './bpe';
 import { CAPTION_CORPUS } from './corpus';
+import { json, rescaleAndNormalize, resizeTo } from './folder-files';
 
 export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711];
@@ -156,16 +157,10 @@ function clipFolderFiles(init: WeightInit, layout: 'split' | 'joint'): Record<st
   const preprocessor = {
     image_processor_type: 'CLIPImageProcessor',
     processor_class: 'CLIPProcessor',
-    do_resize: true,
-    size: { shortest_edge: DIMS.imageSize },
-    resample: 3,
+    ...resizeTo({ shortest_edge: DIMS.imageSize }, 3),
     do_center_crop: true,
     crop_size: { height: DIMS.imageSize, width: DIMS.imageSize },
-    do_rescale: true,
-    rescale_factor: 1 / 255,
-    do_normalize: true,
-    image_mean: CLIP_IMAGE_MEAN,
-    image_std: CLIP_IMAGE_STD,
+    ...rescaleAndNormalize(CLIP_IMAGE_MEAN, CLIP_IMAGE_STD),
     do_convert_rgb: true,
   };
   const tokenizerConfig = {
@@ -194,8 +189,4 @@ function clipFolderFiles(init: WeightInit, layout: 'split' | 'joint'): Record<st
     'special_tokens_map.json': json({ bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', unk_token: '<|endoftext|>' }),
     ...graphs,
   };
-}
-
-export function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
 }

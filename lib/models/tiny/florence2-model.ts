@@ -14,11 +14,13 @@
  */
 import * as ort from 'onnxruntime-node';
 import path from 'node:path';
-import { attr, encodeModel, GraphBuilder, tensorProto } from './onnx-builder';
-import { attend, causalMask, Ctx, dimOf, encoderLayer, layerNorm, linear, mergeHeads, mlp, splitHeads, toScalar, WeightInit } from './layers';
+import { attr, encodeModel, GraphBuilder, tensorProto } from '../../onnx/graph-builder';
+import { attend, causalMask, Ctx, dimOf, encoderLayer, ifBranches, layerNorm, linear, mergeHeads, mlp, splitHeads, toScalar, WeightInit, withPast } from './layers';
 import { buildBartTokenizer } from './bpe';
 import { CAPTION_CORPUS } from './corpus';
-import { json } from './clip-model';
+import { json, rescaleAndNormalize, resizeTo } from './folder-files';
+import { addEmptyPast, greyPixels, runOnce } from './smoke';
+import { embedTokensModel, lmHeadBias, tiedLmHead, type LmHeadBiases } from './token-side';
 
 const DIMS = { hidden: 64, heads: 2, visionLayers: 1, encoderLayers: 1, decoderLayers: 2, imageSize: 64, patch: 16, positions: 128, merges: 400 };
 const HEAD_DIM = DIMS.hidden / DIMS.heads;
@@ -38,26 +40,8 @@ export const FLORENCE2_TASK_PROMPTS: Record<string, string> = {
   '<REGION_PROPOSAL>': 'Locate the region proposals in the image.',
 };
 
-/**
- * final_logits_bias of the random model (a trained LM learns this): EOS gets a lift so captions end at varied
- * lengths, whole-word tokens are favoured, stray non-letter bytes and the other special tokens disfavoured, so
- * captions read as words.
- */
-const EOS_LOGIT_BIAS = 4;
-const WORD_TOKEN_BIAS = 2;
-const STRAY_BYTE_BIAS = -4;
-const SPECIAL_TOKEN_BIAS = -10;
-
-function finalLogitsBias(vocab: Record<string, number>, special: Record<string, number>, eos: number): Float32Array {
-  const bias = new Float32Array(Object.keys(vocab).length);
-  for (const [token, id] of Object.entries(vocab)) {
-    if (/^\u0120[a-z]{2,}$/.test(token)) bias[id] = WORD_TOKEN_BIAS;
-    else if (token.length === 1 && !/[a-z]/.test(token)) bias[id] = STRAY_BYTE_BIAS;
-  }
-  for (const id of Object.values(special)) bias[id] = SPECIAL_TOKEN_BIAS;
-  bias[eos] = EOS_LOGIT_BIAS;
-  return bias;
-}
+/** BART's final_logits_bias of the random model (token-side.ts): the other special tokens pushed well down. */
+const FINAL_LOGITS_BIAS: LmHeadBiases = { eos: 4, word: 2, strayByte: -4, special: -10 };
 
 /**
  * Cross-attention gains: sharper attention (q, k) and a stronger read-out (v) than the random init gives, so the
@@ -114,14 +98,6 @@ function visionEncoderModel(init: WeightInit): Uint8Array {
   return encodeModel(g, 'tiny random-weight Florence-2 vision encoder (recaption test model)');
 }
 
-function embedTokensModel(shared: Float32Array, vocabSize: number): Uint8Array {
-  const g = new GraphBuilder('florence2_embed_tokens');
-  const ids = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
-  const table = g.weight('language_model.model.shared.weight', [vocabSize, DIMS.hidden], shared);
-  g.output(g.node('Gather', [table, ids], { axis: attr.int(0) }), 'inputs_embeds', 'float32', ['batch_size', 'sequence_length', DIMS.hidden]);
-  return encodeModel(g, 'tiny random-weight Florence-2 token embeddings (recaption test model)');
-}
-
 function encoderModel(init: WeightInit): Uint8Array {
   const g = new GraphBuilder('florence2_encoder');
   const ctx: Ctx = { g, init };
@@ -141,35 +117,30 @@ function encoderModel(init: WeightInit): Uint8Array {
   return encodeModel(g, 'tiny random-weight Florence-2 (BART) encoder (recaption test model)');
 }
 
-/** If(use_cache_branch) then Concat(past, new) else new: the growing self-attention cache. */
-function selfKv(ctx: Ctx, useCache: string, past: string, fresh: string, name: string): string {
-  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
-  thenG.output(thenG.node('Concat', [past, fresh], { axis: attr.int(2) }), `${name}_then_out`, 'float32');
-  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
-  elseG.output(elseG.node('Identity', [fresh]), `${name}_else_out`, 'float32');
-  return ctx.g.node('If', [useCache], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
-}
-
 /**
  * Cross-attention K or V: with cache the past encoder entry as is, without cache a projection of
  * encoder_hidden_states computed inside the branch (so cached steps never touch encoder_hidden_states).
  */
 function crossKv(ctx: Ctx, useCache: string, past: string, enc: string, name: string, gain: number): string {
-  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
-  thenG.output(thenG.node('Identity', [past]), `${name}_then_out`, 'float32');
-  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
-  elseG.output(heads({ g: elseG, init: ctx.init }, enc, name, gain), `${name}_else_out`, 'float32');
-  return ctx.g.node('If', [useCache], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
+  return ifBranches(
+    ctx,
+    useCache,
+    name,
+    (g) => g.node('Identity', [past]),
+    (g) => heads({ g, init: ctx.init }, enc, name, gain),
+  );
 }
 
 /** present.{i}.encoder.*: the computed K/V without cache, Optimum's empty placeholder with cache. */
 function presentEncoder(ctx: Ctx, useCache: string, kv: string, name: string): string {
-  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
   const empty = tensorProto('const_tensor', 'float32', [0, DIMS.heads, 1, HEAD_DIM], new Float32Array(0));
-  thenG.output(thenG.node('Constant', [], { value: attr.tensor(empty) }), `${name}_then_out`, 'float32');
-  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
-  elseG.output(elseG.node('Identity', [kv]), `${name}_else_out`, 'float32');
-  return ctx.g.node('If', [useCache], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
+  return ifBranches(
+    ctx,
+    useCache,
+    name,
+    (g) => g.node('Constant', [], { value: attr.tensor(empty) }),
+    (g) => g.node('Identity', [kv]),
+  );
 }
 
 function decoderModel(init: WeightInit, shared: Float32Array, bias: Float32Array): Uint8Array {
@@ -206,8 +177,8 @@ function decoderModel(init: WeightInit, shared: Float32Array, bias: Float32Array
     const p = past[i]!;
     // Causal self-attention over cache + new tokens.
     const h = layerNorm(ctx, x, D, `${name}.self_attn_layer_norm`);
-    const k = selfKv(ctx, useCache, p.dk, heads(ctx, h, `${name}.self_attn.k_proj`), `l${i}_self_key`);
-    const v = selfKv(ctx, useCache, p.dv, heads(ctx, h, `${name}.self_attn.v_proj`), `l${i}_self_value`);
+    const k = withPast(ctx, useCache, p.dk, heads(ctx, h, `${name}.self_attn.k_proj`), `l${i}_self_key`);
+    const v = withPast(ctx, useCache, p.dv, heads(ctx, h, `${name}.self_attn.v_proj`), `l${i}_self_value`);
     x = attentionOut(ctx, x, heads(ctx, h, `${name}.self_attn.q_proj`), k, v, `${name}.self_attn`, causalMask(ctx, seqLen, dimOf(ctx, k, 2)));
     // Cross-attention to the encoder output (image tokens + task prompt).
     const hc = layerNorm(ctx, x, D, `${name}.encoder_attn_layer_norm`);
@@ -228,7 +199,7 @@ function decoderModel(init: WeightInit, shared: Float32Array, bias: Float32Array
   x = layerNorm(ctx, x, D, 'decoder.layer_norm');
   // LM head tied to the shared embeddings, plus BART's final_logits_bias.
   const table = g.weight('language_model.model.shared.weight', [vocabSize, D], shared);
-  const logits = g.node('Add', [g.node('MatMul', [x, g.node('Transpose', [table], { perm: attr.ints([1, 0]) })]), g.weight('final_logits_bias', [vocabSize], bias)]);
+  const logits = tiedLmHead(ctx, x, table, 'final_logits_bias', bias);
   g.output(logits, 'logits', 'float32', ['batch_size', 'decoder_sequence_length', vocabSize]);
   for (const o of presents) g.output(o.value, o.name, 'float32', o.shape);
   return encodeModel(g, 'tiny random-weight Florence-2 (BART) decoder, merged with/without past (recaption test model)');
@@ -281,16 +252,10 @@ export function tinyFlorence2Files(init: WeightInit): Record<string, string | Ui
   const preprocessor = {
     processor_class: 'Florence2Processor',
     image_processor_type: 'CLIPImageProcessor',
-    do_resize: true,
-    size: { height: DIMS.imageSize, width: DIMS.imageSize },
-    resample: 3,
+    ...resizeTo({ height: DIMS.imageSize, width: DIMS.imageSize }, 3),
     do_center_crop: false,
     crop_size: { height: DIMS.imageSize, width: DIMS.imageSize },
-    do_rescale: true,
-    rescale_factor: 1 / 255,
-    do_normalize: true,
-    image_mean: [0.485, 0.456, 0.406],
-    image_std: [0.229, 0.224, 0.225],
+    ...rescaleAndNormalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     image_seq_length: IMAGE_TOKENS,
     tasks_answer_post_processing_type: { '<CAPTION>': 'pure_text', '<DETAILED_CAPTION>': 'pure_text', '<MORE_DETAILED_CAPTION>': 'pure_text' },
     task_prompts_without_inputs: FLORENCE2_TASK_PROMPTS,
@@ -313,7 +278,7 @@ export function tinyFlorence2Files(init: WeightInit): Record<string, string | Ui
   const shared = init.uniform(V * D, 0.125);
   const vision = visionEncoderModel(init);
   const encoder = encoderModel(init);
-  const decoder = decoderModel(init, shared, finalLogitsBias(tok.vocab, tok.special, eos));
+  const decoder = decoderModel(init, shared, lmHeadBias(tok, eos, FINAL_LOGITS_BIAS));
   return {
     'config.json': json(config),
     'generation_config.json': json({ ...specialIds, no_repeat_ngram_size: 3, num_beams: 3, _from_model_config: true }),
@@ -322,7 +287,13 @@ export function tinyFlorence2Files(init: WeightInit): Record<string, string | Ui
     'tokenizer_config.json': json(tokenizerConfig),
     'special_tokens_map.json': json({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', sep_token: '</s>', pad_token: '<pad>', cls_token: '<s>', mask_token: '<mask>' }),
     'onnx/vision_encoder.onnx': vision,
-    'onnx/embed_tokens.onnx': embedTokensModel(shared, V),
+    'onnx/embed_tokens.onnx': embedTokensModel({
+      graph: 'florence2_embed_tokens',
+      tableName: 'language_model.model.shared.weight',
+      table: shared,
+      width: D,
+      doc: 'tiny random-weight Florence-2 token embeddings (recaption test model)',
+    }),
     'onnx/encoder_model.onnx': encoder,
     'onnx/decoder_model_merged.onnx': decoder,
   };
@@ -330,19 +301,8 @@ export function tinyFlorence2Files(init: WeightInit): Record<string, string | Ui
 
 /** Runs the four graphs once the way the captioner does (first decoder step without cache). */
 export async function smokeTinyFlorence2(dir: string): Promise<void> {
-  const run = async (name: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => {
-    const file = path.join(dir, `onnx/${name}.onnx`);
-    const session = await ort.InferenceSession.create(file);
-    try {
-      const out = (await session.run(feeds)) as Record<string, ort.Tensor>;
-      for (const o of session.outputNames) if (!out[o]) throw new Error(`${file}: output ${o} missing after a smoke run`);
-      return out;
-    } finally {
-      await session.release();
-    }
-  };
-  const size = DIMS.imageSize;
-  const image = (await run('vision_encoder', { pixel_values: new ort.Tensor('float32', new Float32Array(3 * size * size).fill(0.1), [1, 3, size, size]) }))['image_features']!;
+  const run = (name: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> => runOnce(path.join(dir, `onnx/${name}.onnx`), feeds);
+  const image = (await run('vision_encoder', { pixel_values: greyPixels(1, DIMS.imageSize) }))['image_features']!;
   const ids = (values: number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), [1, values.length]);
   const prompt = (await run('embed_tokens', { input_ids: ids([0, 5, 6, 2]) }))['inputs_embeds']!;
   const tokens = image.dims[1]! + prompt.dims[1]!;
@@ -357,10 +317,6 @@ export async function smokeTinyFlorence2(dir: string): Promise<void> {
     encoder_attention_mask: mask,
     use_cache_branch: new ort.Tensor('bool', Uint8Array.from([0]), [1]),
   };
-  for (let i = 0; i < DIMS.decoderLayers; i++) {
-    for (const side of ['decoder', 'encoder']) {
-      for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${side}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, DIMS.heads, 0, HEAD_DIM]);
-    }
-  }
+  addEmptyPast(feeds, { layers: DIMS.decoderLayers, heads: DIMS.heads, headDim: HEAD_DIM }, 1, ['decoder', 'encoder']);
   await run('decoder_model_merged', feeds);
 }

@@ -2,7 +2,7 @@
  * Transformer building blocks (pre-LayerNorm, multi-head attention, MLP) emitted as ONNX nodes, used by the tiny
  * model generators. Shapes stay symbolic in batch and sequence so the graphs behave like real exports.
  */
-import { attr, GraphBuilder, tensorProto } from './onnx-builder';
+import { attr, GraphBuilder, tensorProto } from '../../onnx/graph-builder';
 
 /** Source of seeded uniform numbers in [0, 1). */
 export interface UniformSource {
@@ -127,6 +127,30 @@ export function encoderLayer(ctx: Ctx, x: string, d: AttentionDims, name: string
   const a = selfAttentionBlock(ctx, x, d, name, causal);
   const m = mlp(ctx, layerNorm(ctx, a, d.dim, `${name}.ln_2`), d.dim, 4 * d.dim, `${name}.mlp`);
   return ctx.g.node('Add', [a, m]);
+}
+
+/**
+ * If(`cond`) then `thenOut` else `elseOut`, each branch a subgraph whose one float32 output its callback builds
+ * (Optimum's merged decoders switch on use_cache_branch this way). Branch values are prefixed by `name`, so they
+ * never clash with the parent graph's.
+ */
+export function ifBranches(ctx: Ctx, cond: string, name: string, thenOut: (g: GraphBuilder) => string, elseOut: (g: GraphBuilder) => string): string {
+  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
+  thenG.output(thenOut(thenG), `${name}_then_out`, 'float32');
+  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
+  elseG.output(elseOut(elseG), `${name}_else_out`, 'float32');
+  return ctx.g.node('If', [cond], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
+}
+
+/** If(use_cache_branch) then Concat(past, new) else new, for one K or V tensor: the growing self-attention cache. */
+export function withPast(ctx: Ctx, useCache: string, past: string, fresh: string, name: string): string {
+  return ifBranches(
+    ctx,
+    useCache,
+    name,
+    (g) => g.node('Concat', [past, fresh], { axis: attr.int(2) }),
+    (g) => g.node('Identity', [fresh]),
+  );
 }
 
 /**

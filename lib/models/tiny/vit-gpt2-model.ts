@@ -4,30 +4,16 @@
  * really uses its cache: self-attention runs over Concat(past, new) under a causal mask offset by the past
  * length, and `use_cache_branch = false` ignores the past inputs (as Optimum's If-merged graphs do).
  */
-import { attr, encodeModel, GraphBuilder } from './onnx-builder';
-import { attend, causalMask, Ctx, dimOf, encoderLayer, layerNorm, linear, mergeHeads, mlp, patchEmbedding, splitHeads, toScalar, WeightInit } from './layers';
+import { attr, encodeModel, GraphBuilder } from '../../onnx/graph-builder';
+import { attend, causalMask, Ctx, dimOf, encoderLayer, layerNorm, linear, mergeHeads, mlp, patchEmbedding, splitHeads, toScalar, WeightInit, withPast } from './layers';
 import { buildGpt2Tokenizer } from './bpe';
 import { CAPTION_CORPUS } from './corpus';
-import { json } from './clip-model';
+import { json, rescaleAndNormalize, resizeTo } from './folder-files';
+import { lmHeadBias, tiedLmHead, type LmHeadBiases } from './token-side';
 
 const DIMS = { hidden: 64, heads: 2, encoderLayers: 1, decoderLayers: 2, imageSize: 224, patch: 32, positions: 128, merges: 400 };
-/**
- * LM-head bias of the random model (a trained LM learns this): EOS gets a lift so captions end at varied
- * lengths, whole-word tokens are favoured and stray non-letter bytes disfavoured so demo captions read as words.
- */
-const EOS_LOGIT_BIAS = 3;
-const WORD_TOKEN_BIAS = 2;
-const STRAY_BYTE_BIAS = -4;
-
-function lmHeadBias(vocab: Record<string, number>, eos: number): Float32Array {
-  const bias = new Float32Array(Object.keys(vocab).length);
-  for (const [token, id] of Object.entries(vocab)) {
-    if (/^\u0120[a-z]{2,}$/.test(token)) bias[id] = WORD_TOKEN_BIAS;
-    else if (token.length === 1 && !/[a-z]/.test(token)) bias[id] = STRAY_BYTE_BIAS;
-  }
-  bias[eos] = EOS_LOGIT_BIAS;
-  return bias;
-}
+/** LM-head bias of the random model (token-side.ts): enough of an EOS lift for varied caption lengths. */
+const LM_HEAD_BIAS: LmHeadBiases = { eos: 3, word: 2, strayByte: -4 };
 
 function encoderModel(init: WeightInit): Uint8Array {
   const g = new GraphBuilder('vit_encoder');
@@ -40,17 +26,8 @@ function encoderModel(init: WeightInit): Uint8Array {
   return encodeModel(g, 'tiny random-weight ViT encoder (recaption test model)');
 }
 
-/** If(use_cache_branch) then Concat(past, new) else new, for one K or V tensor. */
-function withPast(ctx: Ctx, useCache: string, past: string, fresh: string, name: string): string {
-  const thenG = new GraphBuilder(`${name}_then`, `${name}_then_`);
-  thenG.output(thenG.node('Concat', [past, fresh], { axis: attr.int(2) }), `${name}_then_out`, 'float32');
-  const elseG = new GraphBuilder(`${name}_else`, `${name}_else_`);
-  elseG.output(elseG.node('Identity', [fresh]), `${name}_else_out`, 'float32');
-  return ctx.g.node('If', [useCache], { then_branch: attr.graph(thenG.toGraph()), else_branch: attr.graph(elseG.toGraph()) });
-}
-
-function decoderModel(init: WeightInit, vocab: Record<string, number>, eos: number): Uint8Array {
-  const vocabSize = Object.keys(vocab).length;
+function decoderModel(init: WeightInit, bias: Float32Array): Uint8Array {
+  const vocabSize = bias.length;
   const g = new GraphBuilder('gpt2_decoder_merged');
   const ctx: Ctx = { g, init };
   const { hidden: D, heads: H } = DIMS;
@@ -101,9 +78,8 @@ function decoderModel(init: WeightInit, vocab: Record<string, number>, eos: numb
     x = g.node('Add', [x, mlp(ctx, layerNorm(ctx, x, D, `${name}.ln_2`), D, 4 * D, `${name}.mlp`)]);
   }
   x = layerNorm(ctx, x, D, 'transformer.ln_f');
-  // Tied LM head (x @ wte^T) plus a bias that only lifts EOS.
-  const bias = lmHeadBias(vocab, eos);
-  const logits = g.node('Add', [g.node('MatMul', [x, g.node('Transpose', [wte], { perm: attr.ints([1, 0]) })]), g.weight('lm_head.bias', [vocabSize], bias)]);
+  // Tied LM head (x @ wte^T) plus the bias.
+  const logits = tiedLmHead(ctx, x, wte, 'lm_head.bias', bias);
   g.output(logits, 'logits', 'float32', ['batch_size', 'decoder_sequence_length', vocabSize]);
   return encodeModel(g, 'tiny random-weight GPT-2 decoder with cross-attention, merged with/without past (recaption test model)');
 }
@@ -149,14 +125,8 @@ export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint
   const preprocessor = {
     image_processor_type: 'ViTImageProcessor',
     feature_extractor_type: 'ViTFeatureExtractor',
-    do_resize: true,
-    size: { height: DIMS.imageSize, width: DIMS.imageSize },
-    resample: 2,
-    do_rescale: true,
-    rescale_factor: 1 / 255,
-    do_normalize: true,
-    image_mean: [0.5, 0.5, 0.5],
-    image_std: [0.5, 0.5, 0.5],
+    ...resizeTo({ height: DIMS.imageSize, width: DIMS.imageSize }, 2),
+    ...rescaleAndNormalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
   };
   const tokenizerConfig = {
     tokenizer_class: 'GPT2Tokenizer',
@@ -169,7 +139,7 @@ export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint
     clean_up_tokenization_spaces: true,
   };
   const encoder = encoderModel(init);
-  const decoder = decoderModel(init, tok.vocab, eos);
+  const decoder = decoderModel(init, lmHeadBias(tok, eos, LM_HEAD_BIAS));
   return {
     'config.json': json(config),
     'generation_config.json': json({ ...specialIds, _from_model_config: true }),

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { InputError } from '../../../lib/errors';
 import { NearestCentroid, defaultChunkRows } from '../../../lib/clusters/nearest';
-import { writeNpy } from '../../../lib/clusters/npy';
+import { writeNpy } from '../../../lib/formats/npy';
 import { tempDir } from '../../helpers/paths';
 
 /** Deterministic uniform(-1, 1) values (mulberry32). */

@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../../../lib/errors';
 import { NearestCentroid } from '../../../lib/clusters/nearest';
-import { encodeIntVector, readIntVector } from '../../../lib/clusters/npy';
-import { clusterFilterKeep, readTargetList, targetClusters, writeTargetList } from '../../../lib/clusters/target';
+import { encodeIntVector, readIntVector } from '../../../lib/formats/npy';
+import { inTargetClusters, readTargetList, targetClusters, writeTargetList } from '../../../lib/clusters/target';
 import { tempDir } from '../../helpers/paths';
 
 /** Six centroids in 2-D at 60° steps: centroid j points at angle 60°·j. */
@@ -32,7 +32,8 @@ describe('image-cluster filter', () => {
     // pool samples at 350°, 65°, 110°, 185°, 240°, 300°: nearest 0, 1, 2, 3, 4, 5
     const assignments = await nc.assign(at(350, 65, 110, 185, 240, 300), 6);
     expect(Array.from(assignments)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(clusterFilterKeep(assignments, target)).toEqual([true, false, true, true, false, false]);
+    expect(Array.from(assignments, (a) => inTargetClusters(a, target))).toEqual([true, false, true, true, false, false]);
+    expect(inTargetClusters(null, target)).toBe(false); // no embedding, no cluster
     await nc.release();
   });
 

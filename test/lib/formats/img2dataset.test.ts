@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InputError } from '../../../lib/errors';
 import {
   Img2DatasetShardWriter,
-  IMG2DATASET_PARQUET_SCHEMA,
+  IMG2DATASET_TABLE,
   isDataCompUid,
   listShards,
   parseSampleKey,
@@ -103,7 +103,7 @@ describe('img2dataset shard writer and readers', () => {
     expect(samples.map((s) => s.image?.equals(images[samples.indexOf(s)]))).toEqual([true, true, true, true]);
     expect(samples[2].caption).toBe(''); // img2dataset writes "" for a missing caption
     const meta = samples[0].meta;
-    expect(Object.keys(meta ?? {})).toEqual(IMG2DATASET_PARQUET_SCHEMA.map((c) => c.name));
+    expect(Object.keys(meta ?? {})).toEqual(IMG2DATASET_TABLE.columns.map((c) => c.name));
     expect(meta).toEqual({
       uid: uid(0),
       caption: 'caption 0',
@@ -130,7 +130,7 @@ describe('img2dataset shard writer and readers', () => {
     ]);
     expect(rows[2]).toMatchObject({ error_message: 'HTTP Error 404: Not Found', width: null, sha256: null, exif: null, caption: 'lost' });
     const buf = fs.readFileSync(path.join(folder, '00000004.parquet'));
-    expect(parquetColumns(buf).map((c) => `${c.name}:${c.type}`)).toEqual(IMG2DATASET_PARQUET_SCHEMA.map((c) => `${c.name}:${c.type}`));
+    expect(parquetColumns(buf).map((c) => `${c.name}:${c.type}`)).toEqual(IMG2DATASET_TABLE.columns.map((c) => `${c.name}:${c.type}`));
 
     const stats = await readShardStats(st, path.join(folder, '00000004_stats.json'));
     expect(stats).toEqual({

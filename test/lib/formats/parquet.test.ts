@@ -6,8 +6,7 @@ import {
   encodeParquetColumns,
   encodeParquetRows,
   parquetColumns,
-  readParquetRows,
-  writeParquetRows,
+  parquetTable,
   type ParquetColumnSpec,
 } from '../../../lib/formats/parquet';
 import { storageFor } from '../../../lib/storage';
@@ -79,11 +78,48 @@ describe('parquet', () => {
     });
   });
 
-  it('writes and reads through Storage', async () => {
+  it('a declared table writes and reads typed rows through Storage', async () => {
+    const table = parquetTable({
+      uid: { type: 'STRING', nullable: false },
+      caption: { type: 'STRING' },
+      n32: { type: 'INT32' },
+      n64: { type: 'INT64' },
+      f32: { type: 'FLOAT' },
+      score: { type: 'DOUBLE' },
+      kept: { type: 'BOOLEAN' },
+    });
+    expect(table.columns).toEqual(schema.map((c) => ({ nullable: true, ...c })));
     const uri = path.join(dir, 'sub', 'rows.parquet');
-    await writeParquetRows(storageFor(uri), uri, schema, rows);
-    expect(await readParquetRows(storageFor(uri), uri)).toEqual(rows);
-    await expect(readParquetRows(storageFor(uri), path.join(dir, 'missing.parquet'))).rejects.toBeInstanceOf(InputError);
+    await table.write(storageFor(uri), uri, rows);
+    expect(await table.read(storageFor(uri), uri)).toEqual(rows);
+    expect(await table.decode(fs.readFileSync(uri), uri, ['uid', 'kept'])).toEqual(rows.map(({ uid, kept }) => ({ uid, kept })));
+    await expect(table.read(storageFor(uri), path.join(dir, 'missing.parquet'))).rejects.toBeInstanceOf(InputError);
+  });
+
+  it('a declared table refuses rows that do not match it, naming the file, row and column', async () => {
+    const file = 'decisions.parquet';
+    const written = encodeParquetRows(
+      [
+        { name: 'key', type: 'STRING', nullable: false },
+        { name: 'source', type: 'STRING' },
+      ],
+      [
+        { key: 'a', source: 'raw' },
+        { key: 'b', source: 'alt-text' },
+      ],
+    );
+    const sources = parquetTable({ key: { type: 'STRING', nullable: false }, source: { type: 'STRING', values: ['raw', 'synthetic'] } });
+    await expect(sources.decode(written, file)).rejects.toMatchObject({ type: 'CorruptInput', message: expect.stringMatching(/decisions\.parquet: row 1: column source holds "alt-text", expected raw \| synthetic/) });
+    const numbers = parquetTable({ key: { type: 'STRING', nullable: false }, source: { type: 'DOUBLE' } });
+    await expect(numbers.decode(written, file)).rejects.toMatchObject({ message: expect.stringMatching(/row 0: column source holds "raw", expected DOUBLE/) });
+    // A nullable column the file lacks (written before it existed) reads as null; a required one is an error.
+    const later = parquetTable({ key: { type: 'STRING', nullable: false }, source: { type: 'STRING' }, score: { type: 'DOUBLE' } });
+    expect(await later.decode(written, file)).toEqual([
+      { key: 'a', source: 'raw', score: null },
+      { key: 'b', source: 'alt-text', score: null },
+    ]);
+    const strict = parquetTable({ key: { type: 'STRING', nullable: false }, score: { type: 'DOUBLE', nullable: false } });
+    await expect(strict.decode(written, file)).rejects.toMatchObject({ type: 'CorruptInput', message: 'decisions.parquet: has no column score' });
   });
 
   (hasPython('pyarrow', 'pandas', 'duckdb') ? it : it.skip)('is read identically by pyarrow, pandas and DuckDB', () => {

@@ -4,16 +4,16 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InputError } from '../../../lib/errors';
 import { loadClip } from '../../../lib/models/clip';
 import { decodeModel, extractSubGraph } from '../../../lib/models/clip-joint';
 import { cosine } from '../../../lib/models/similarity';
 import { generateTinyModels, type TinyModelPaths } from '../../../lib/models/tiny/generate';
 import type { ClipScorer, PixelTensor } from '../../../lib/models/types';
 import { tempDir } from '../../helpers/paths';
+import { loadRefusal } from './load-refusal';
+import { maxAbsDiff } from './max-abs-diff';
 import { copyFolder, editOnnx, graphOf, renameValue } from './onnx-edit';
 
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 const norm = (v: Float32Array): number => Math.hypot(...v);
 
 function image(r: number, g: number, b: number): Promise<Buffer> {
@@ -21,15 +21,6 @@ function image(r: number, g: number, b: number): Promise<Buffer> {
     .composite([{ input: { create: { width: 70, height: 50, channels: 3, background: { r: g, g: b, b: r } } }, left: 20, top: 90 }])
     .png()
     .toBuffer();
-}
-
-async function loadError(p: Promise<unknown>): Promise<InputError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof InputError)) throw new Error(`expected an InputError, got ${String(err)}`);
-  return err;
 }
 
 const TEXTS = ['a red square on a green field', 'two dogs playing in the snow', 'a man riding a wave on a surfboard', ''];
@@ -133,7 +124,7 @@ describe('CLIP joint export (onnx/model.onnx)', () => {
   it('refuses a folder with neither layout, naming what it expected', async () => {
     const dir = await copy(models.clipJointDir);
     await fs.rm(path.join(dir, 'onnx/model.onnx'));
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.type).toBe('BadModel');
     expect(err.message).toContain(dir);
     expect(err.message).toMatch(/onnx\/vision_model\.onnx \+ onnx\/text_model\.onnx \(split export\) or onnx\/model\.onnx \(joint export\)/);
@@ -143,7 +134,7 @@ describe('CLIP joint export (onnx/model.onnx)', () => {
     const dir = await copy(models.clipJointDir);
     const file = path.join(dir, 'onnx/model.onnx');
     await editOnnx(file, (m) => renameValue(m, 'image_embeds', 'image_features'));
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.type).toBe('BadModel');
     expect(err.message).toContain(file);
     expect(err.message).toMatch(/missing output 'image_embeds' \(model has outputs: .*image_features/);
@@ -155,7 +146,7 @@ describe('CLIP joint export (onnx/model.onnx)', () => {
     await editOnnx(file, (m) => {
       graphOf(m).input.find((i) => i.name === 'pixel_values')!.type!.tensorType!.shape!.dim!.pop();
     });
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.type).toBe('BadModel');
     expect(err.message).toContain(file);
     expect(err.message).toMatch(/input 'pixel_values' has rank 3 .*expected rank 4/);
@@ -165,7 +156,7 @@ describe('CLIP joint export (onnx/model.onnx)', () => {
     const dir = await copy(models.clipJointDir);
     const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as { projection_dim: number };
     await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...config, projection_dim: 48 }));
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.message).toContain(path.join(dir, 'onnx/model.onnx'));
     expect(err.message).toMatch(/output 'image_embeds' has size 32 on axis 1, expected 48/);
   });

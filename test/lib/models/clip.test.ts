@@ -10,10 +10,10 @@ import { TextTokenizer } from '../../../lib/models/tokenizer';
 import { generateTinyModels } from '../../../lib/models/tiny/generate';
 import type { ClipScorer } from '../../../lib/models/types';
 import { tempDir } from '../../helpers/paths';
+import { maxAbsDiff } from './max-abs-diff';
 import { copyFolder, editOnnx, float16Io, renameValue } from './onnx-edit';
 
 const norm = (v: Float32Array): number => Math.hypot(...v);
-const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
 /** One row of ids straight through a text tower ONNX file, L2-normalised like the scorer's output. */
 async function runTextTower(file: string, ids: number[], output = 'text_embeds'): Promise<Float32Array> {

@@ -3,21 +3,20 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { InputError } from '../../../lib/errors';
-import type { CaptionModel } from '../../../lib/models/caption-model';
 import { loadCaptioner, loadCaptionModel } from '../../../lib/models/captioner';
 import { generateTokens } from '../../../lib/models/generation';
 import { SeededRng } from '../../../lib/models/rng';
 import { nextToken } from '../../../lib/models/sampling';
 import { tinyFlorence2Files } from '../../../lib/models/tiny/florence2-model';
-import { generateTinyModels } from '../../../lib/models/tiny/generate';
 import { WeightInit } from '../../../lib/models/tiny/layers';
-import { PAPER_CAPTION_OPTIONS, type Captioner, type CaptionOptions, type PixelTensor } from '../../../lib/models/types';
-import { TINY_MODELS, tempDir } from '../../helpers/paths';
+import { PAPER_CAPTION_OPTIONS } from '../../../lib/config/schema';
+import type { CaptionOptions, PixelTensor } from '../../../lib/models/types';
+import { tinyCaptioner } from './captioner-fixture';
+import { expectCacheMatchesRecompute, expectKeepRowsIsolation, expectLengthBounds } from './decode-checks';
+import { maxAbsDiff } from './max-abs-diff';
 import { copyFolder, editOnnx, float16Io, graphOf, renameValue } from './onnx-edit';
-import { openCaptioner } from '../../helpers/images';
 
 
-const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 const GREEDY: CaptionOptions = { ...PAPER_CAPTION_OPTIONS, topK: 1 };
 const TASKS = ['<CAPTION>', '<DETAILED_CAPTION>', '<MORE_DETAILED_CAPTION>'];
 
@@ -39,33 +38,19 @@ function float16IoDeep(model: onnx.ModelProto): void {
 }
 
 describe('captioner (florence2)', () => {
-  const scratch = tempDir('recaption-florence2-');
-  let dir: string;
-  let captioner: Captioner;
-  let model: CaptionModel;
-  let pixels: PixelTensor[];
-
-  beforeAll(async () => {
-    dir = (await generateTinyModels(TINY_MODELS)).florence2Dir;
-    ({ captioner, model, pixels } = await openCaptioner(dir));
-  });
-  afterAll(async () => {
-    await captioner.release();
-    await model.release();
-    await fs.rm(scratch, { recursive: true, force: true });
-  });
+  const fx = tinyCaptioner('florence2Dir', 'recaption-florence2-');
 
   it('loads as the florence2 family, decoding from </s> then the forced <s>', () => {
-    expect(captioner.family).toBe('florence2');
-    expect(model.modelDir).toBe(path.resolve(dir));
-    const id = (t: string): number | undefined => model.tokenizer.tokenToId(t);
-    expect(model.promptIds).toEqual([id('</s>'), id('<s>')]);
-    expect(model.eosIds).toEqual([id('</s>')]);
-    expect(pixels[0]!.dims).toEqual([3, 64, 64]);
+    expect(fx.captioner.family).toBe('florence2');
+    expect(fx.model.modelDir).toBe(path.resolve(fx.dir));
+    const id = (t: string): number | undefined => fx.model.tokenizer.tokenToId(t);
+    expect(fx.model.promptIds).toEqual([id('</s>'), id('<s>')]);
+    expect(fx.model.eosIds).toEqual([id('</s>')]);
+    expect(fx.pixels[0]!.dims).toEqual([3, 64, 64]);
   });
 
   it('writes non-empty captions made of words', async () => {
-    const captions = await captioner.caption(pixels, pixels.map((_, i) => `words-${i}`), PAPER_CAPTION_OPTIONS);
+    const captions = await fx.captioner.caption(fx.pixels, fx.pixels.map((_, i) => `words-${i}`), PAPER_CAPTION_OPTIONS);
     expect(captions).toHaveLength(6);
     for (const c of captions) {
       expect(c).toMatch(/^[\p{L}\p{N}\p{P}]+( [\p{L}\p{N}\p{P}]+)*$/u);
@@ -75,90 +60,54 @@ describe('captioner (florence2)', () => {
   });
 
   it('is deterministic per seed and independent of batch composition', async () => {
-    const alone = await captioner.caption([pixels[2]!], ['seed-x'], PAPER_CAPTION_OPTIONS);
-    expect(await captioner.caption([pixels[2]!], ['seed-x'], PAPER_CAPTION_OPTIONS)).toEqual(alone);
-    const batch = await captioner.caption([pixels[0]!, pixels[4]!, pixels[2]!, pixels[1]!, pixels[5]!], ['a', 'b', 'seed-x', 'c', 'd'], PAPER_CAPTION_OPTIONS);
+    const alone = await fx.captioner.caption([fx.pixels[2]!], ['seed-x'], PAPER_CAPTION_OPTIONS);
+    expect(await fx.captioner.caption([fx.pixels[2]!], ['seed-x'], PAPER_CAPTION_OPTIONS)).toEqual(alone);
+    const batch = await fx.captioner.caption([fx.pixels[0]!, fx.pixels[4]!, fx.pixels[2]!, fx.pixels[1]!, fx.pixels[5]!], ['a', 'b', 'seed-x', 'c', 'd'], PAPER_CAPTION_OPTIONS);
     expect(batch[2]).toBe(alone[0]);
-    const other = await captioner.caption([pixels[2]!, pixels[3]!, pixels[3]!, pixels[0]!, pixels[2]!], ['seed-x', 'e', 'f', 'g', 'h'], PAPER_CAPTION_OPTIONS);
+    const other = await fx.captioner.caption([fx.pixels[2]!, fx.pixels[3]!, fx.pixels[3]!, fx.pixels[0]!, fx.pixels[2]!], ['seed-x', 'e', 'f', 'g', 'h'], PAPER_CAPTION_OPTIONS);
     expect(other[0]).toBe(alone[0]);
     // Split by maxBatchSize: same captions.
-    const small = await loadCaptioner(dir, { maxBatchSize: 2 });
-    expect(await small.caption([pixels[0]!, pixels[4]!, pixels[2]!, pixels[1]!, pixels[5]!], ['a', 'b', 'seed-x', 'c', 'd'], PAPER_CAPTION_OPTIONS)).toEqual(batch);
+    const small = await loadCaptioner(fx.dir, { maxBatchSize: 2 });
+    expect(await small.caption([fx.pixels[0]!, fx.pixels[4]!, fx.pixels[2]!, fx.pixels[1]!, fx.pixels[5]!], ['a', 'b', 'seed-x', 'c', 'd'], PAPER_CAPTION_OPTIONS)).toEqual(batch);
     await small.release();
     // Seeds do matter.
     const seeds = Array.from({ length: 8 }, (_, i) => `seed-${i}`);
-    const captions = await captioner.caption(new Array<PixelTensor>(8).fill(pixels[1]!), seeds, PAPER_CAPTION_OPTIONS);
+    const captions = await fx.captioner.caption(new Array<PixelTensor>(8).fill(fx.pixels[1]!), seeds, PAPER_CAPTION_OPTIONS);
     expect(new Set(captions).size).toBeGreaterThanOrEqual(7);
   });
 
   it('respects min/max length in tokens and ends rows at EOS independently', async () => {
-    const seeds = Array.from({ length: 24 }, (_, i) => `len-${i}`);
-    const many = seeds.map((_, i) => pixels[i % pixels.length]!);
-    const lengths = (await generateTokens(model, many, seeds, PAPER_CAPTION_OPTIONS)).map((t) => t.length);
-    for (const n of lengths) {
-      expect(n).toBeGreaterThanOrEqual(PAPER_CAPTION_OPTIONS.minLength);
-      expect(n).toBeLessThanOrEqual(PAPER_CAPTION_OPTIONS.maxLength);
-    }
-    expect(Math.min(...lengths)).toBeLessThan(PAPER_CAPTION_OPTIONS.maxLength);
-    expect(new Set(lengths).size).toBeGreaterThan(3);
-
-    const tight: CaptionOptions = { ...PAPER_CAPTION_OPTIONS, minLength: 12, maxLength: 15 };
-    for (const t of await generateTokens(model, many, seeds, tight)) {
-      expect(t.length).toBeGreaterThanOrEqual(12);
-      expect(t.length).toBeLessThanOrEqual(15);
-      for (const id of t) expect(model.eosIds).not.toContain(id);
-    }
-    const exact: CaptionOptions = { ...PAPER_CAPTION_OPTIONS, minLength: 7, maxLength: 7 };
-    for (const t of await generateTokens(model, many.slice(0, 5), seeds.slice(0, 5), exact)) expect(t).toHaveLength(7);
+    await expectLengthBounds(fx.model, fx.pixels, 3);
   });
 
   it('gives through the KV cache the tokens and logits of a no-cache recompute', async () => {
-    const batch = pixels.slice(0, 3);
-    const prompt = model.promptIds;
-    const cachedTokens = await generateTokens(model, batch, ['kv:0', 'kv:1', 'kv:2'], GREEDY);
+    const batch = fx.pixels.slice(0, 3);
+    const prompt = fx.model.promptIds;
+    const cachedTokens = await generateTokens(fx.model, batch, ['kv:0', 'kv:1', 'kv:2'], GREEDY);
     for (let r = 0; r < batch.length; r++) {
       // Greedy again, each step over the whole sequence with empty caches (use_cache_branch = false).
       const seq: number[] = [];
       for (;;) {
-        const state = await model.begin([batch[r]!]);
+        const state = await fx.model.begin([batch[r]!]);
         const { logits } = await state.step([[...prompt, ...seq]]);
-        const token = nextToken(logits, { history: [...prompt, ...seq], generated: seq.length, eosIds: model.eosIds, rng: new SeededRng('unused') }, GREEDY);
-        if (model.eosIds.includes(token)) break;
+        const token = nextToken(logits, { history: [...prompt, ...seq], generated: seq.length, eosIds: fx.model.eosIds, rng: new SeededRng('unused') }, GREEDY);
+        if (fx.model.eosIds.includes(token)) break;
         seq.push(token);
         if (seq.length >= GREEDY.maxLength) break;
       }
       expect(seq).toEqual(cachedTokens[r]);
     }
 
-    const tokens = await generateTokens(model, batch, ['kv:0', 'kv:1', 'kv:2'], { ...PAPER_CAPTION_OPTIONS, minLength: 8, maxLength: 8 });
-    const cached = await model.begin(batch);
-    let step = await cached.step(batch.map(() => [...prompt]));
-    for (let t = 0; t < 8; t++) {
-      const full = await (await model.begin(batch)).step(tokens.map((row) => [...prompt, ...row.slice(0, t)]));
-      expect(full.vocab).toBe(step.vocab);
-      expect(maxDiff(step.logits, full.logits)).toBeLessThan(1e-4);
-      if (t < 7) step = await cached.step(tokens.map((row) => [row[t]!]));
-    }
+    const tokens = await generateTokens(fx.model, batch, ['kv:0', 'kv:1', 'kv:2'], { ...PAPER_CAPTION_OPTIONS, minLength: 8, maxLength: 8 });
+    await expectCacheMatchesRecompute(fx.model, batch, tokens);
   });
 
   it('drops finished rows from every cache (self-attention, cross-attention, masks)', async () => {
-    const prompt = [...model.promptIds];
-    const cached = await model.begin(pixels.slice(0, 3));
-    await cached.step([prompt, prompt, prompt]);
-    const three = await cached.step([[5], [6], [7]]);
-    cached.keepRows([0, 2]);
-    expect(cached.rows).toBe(2);
-    const two = await cached.step([[8], [9]]);
-
-    const ref = await model.begin([pixels[2]!]);
-    await ref.step([prompt]);
-    const v = three.vocab;
-    expect(maxDiff(three.logits.subarray(2 * v, 3 * v), (await ref.step([[7]])).logits)).toBeLessThan(1e-4);
-    expect(maxDiff(two.logits.subarray(v, 2 * v), (await ref.step([[9]])).logits)).toBeLessThan(1e-4);
+    await expectKeepRowsIsolation(fx.model, fx.pixels, [5, 6, 7], [8, 9]);
   });
 
   it("has a merged decoder that behaves like Optimum's: encoder K/V once, then read back from the cache", async () => {
-    const session = await ort.InferenceSession.create(path.join(dir, 'onnx/decoder_model_merged.onnx'));
+    const session = await ort.InferenceSession.create(path.join(fx.dir, 'onnx/decoder_model_merged.onnx'));
     const rng = new SeededRng('merged');
     const rand = (dims: number[]): ort.Tensor => new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rng.nextDouble() * 2 - 1), dims);
     const layers = session.inputNames.filter((n) => /^past_key_values\.\d+\.decoder\.key$/.test(n)).length;
@@ -184,12 +133,12 @@ describe('captioner (florence2)', () => {
     expect(second['present.0.encoder.key']!.dims).toEqual([0, 2, 1, 32]);
     const full = await run(feeds(embeds, false, () => empty));
     const last = (t: ort.Tensor): Float32Array => (t.data as Float32Array).slice((t.dims[1]! - 1) * t.dims[2]!);
-    expect(maxDiff(last(second['logits']!), last(full['logits']!))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(last(second['logits']!), last(full['logits']!))).toBeLessThan(1e-4);
     // With cache, encoder_hidden_states are not read; the encoder cache is.
     const otherStates = await run(feeds(rows(embeds, 2, 3), true, fromFirst, rand([1, 10, 64])));
-    expect(maxDiff(last(otherStates['logits']!), last(second['logits']!))).toBe(0);
+    expect(maxAbsDiff(last(otherStates['logits']!), last(second['logits']!))).toBe(0);
     const otherCache = await run(feeds(rows(embeds, 2, 3), true, (n) => (n.includes('encoder') ? rand([1, 2, 10, 32]) : fromFirst(n))));
-    expect(maxDiff(last(otherCache['logits']!), last(second['logits']!))).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(last(otherCache['logits']!), last(second['logits']!))).toBeGreaterThan(1e-2);
     await session.release();
   });
 
@@ -197,24 +146,24 @@ describe('captioner (florence2)', () => {
     const greedy: CaptionOptions = { ...PAPER_CAPTION_OPTIONS, temperature: 0 };
     const byTask: string[][] = [];
     for (const task of TASKS) {
-      const c = await loadCaptioner(dir, { taskPrompt: task });
-      byTask.push(await c.caption(pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy));
+      const c = await loadCaptioner(fx.dir, { taskPrompt: task });
+      byTask.push(await c.caption(fx.pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy));
       await c.release();
     }
-    expect(byTask[0]).toEqual(await captioner.caption(pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy)); // <CAPTION> is the default
+    expect(byTask[0]).toEqual(await fx.captioner.caption(fx.pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy)); // <CAPTION> is the default
     for (let a = 0; a < TASKS.length; a++) for (let b = a + 1; b < TASKS.length; b++) expect(byTask[a]).not.toEqual(byTask[b]);
 
     // The prompt text comes from preprocessor_config.json's task_prompts_without_inputs.
-    const copy = await copyFolder(dir, path.join(scratch, 'prompts'));
+    const copy = await copyFolder(fx.dir, path.join(fx.scratch, 'prompts'));
     const pre = JSON.parse(await fs.readFile(path.join(copy, 'preprocessor_config.json'), 'utf8')) as { task_prompts_without_inputs: Record<string, string> };
     pre.task_prompts_without_inputs['<CAPTION>'] = pre.task_prompts_without_inputs['<DETAILED_CAPTION>']!;
     await fs.writeFile(path.join(copy, 'preprocessor_config.json'), JSON.stringify(pre));
     const swapped = await loadCaptioner(copy);
-    expect(await swapped.caption(pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy)).toEqual(byTask[1]);
+    expect(await swapped.caption(fx.pixels.slice(0, 4), ['t0', 't1', 't2', 't3'], greedy)).toEqual(byTask[1]);
     await swapped.release();
 
     for (const bad of ['<OD>', '<caption>', 'What does the image describe?']) {
-      const err = await loadCaptioner(dir, { taskPrompt: bad }).then(
+      const err = await loadCaptioner(fx.dir, { taskPrompt: bad }).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -225,12 +174,12 @@ describe('captioner (florence2)', () => {
   });
 
   it('refuses broken folders at load, naming the file', async () => {
-    const noEmbed = await copyFolder(dir, path.join(scratch, 'no-embed'));
+    const noEmbed = await copyFolder(fx.dir, path.join(fx.scratch, 'no-embed'));
     await fs.rm(path.join(noEmbed, 'onnx/embed_tokens.onnx'));
     await expect(loadCaptioner(noEmbed)).rejects.toThrow(/embed_tokens\.onnx: missing/);
     await expect(loadCaptioner(noEmbed)).rejects.toMatchObject({ type: 'BadModel' });
 
-    const renamed = await copyFolder(dir, path.join(scratch, 'renamed'));
+    const renamed = await copyFolder(fx.dir, path.join(fx.scratch, 'renamed'));
     await editOnnx(path.join(renamed, 'onnx/decoder_model_merged.onnx'), (m) => renameValue(m, 'inputs_embeds', 'decoder_inputs_embeds'));
     const err = await loadCaptioner(renamed).then(
       () => undefined,
@@ -241,7 +190,7 @@ describe('captioner (florence2)', () => {
     expect((err as Error).message).toContain(path.join(renamed, 'onnx/decoder_model_merged.onnx'));
     expect((err as Error).message).toMatch(/missing input 'inputs_embeds'.*unexpected input\(s\).*decoder_inputs_embeds/);
 
-    const layers = await copyFolder(dir, path.join(scratch, 'layers'));
+    const layers = await copyFolder(fx.dir, path.join(fx.scratch, 'layers'));
     const config = JSON.parse(await fs.readFile(path.join(layers, 'config.json'), 'utf8')) as { text_config: { decoder_layers: number } };
     config.text_config.decoder_layers = 3;
     await fs.writeFile(path.join(layers, 'config.json'), JSON.stringify(config));
@@ -249,17 +198,17 @@ describe('captioner (florence2)', () => {
   });
 
   it('runs _fp16 exports whose inputs and outputs are float16', async () => {
-    const half = await copyFolder(dir, path.join(scratch, 'fp16'));
+    const half = await copyFolder(fx.dir, path.join(fx.scratch, 'fp16'));
     for (const name of ['vision_encoder', 'embed_tokens', 'encoder_model', 'decoder_model_merged']) {
       await editOnnx(path.join(half, `onnx/${name}.onnx`), float16IoDeep, path.join(half, `onnx/${name}_fp16.onnx`));
       await fs.rm(path.join(half, `onnx/${name}.onnx`));
     }
     const fp16 = await loadCaptionModel(half, { dtype: 'fp16' });
     const prompt = [...fp16.promptIds];
-    const a = await (await model.begin(pixels.slice(0, 2))).step([prompt, prompt]);
-    const b = await (await fp16.begin(pixels.slice(0, 2))).step([prompt, prompt]);
-    expect(maxDiff(a.logits, b.logits)).toBeLessThan(0.05);
-    const tokens = await generateTokens(fp16, pixels.slice(0, 3), ['h0', 'h1', 'h2'], PAPER_CAPTION_OPTIONS);
+    const a = await (await fx.model.begin(fx.pixels.slice(0, 2))).step([prompt, prompt]);
+    const b = await (await fp16.begin(fx.pixels.slice(0, 2))).step([prompt, prompt]);
+    expect(maxAbsDiff(a.logits, b.logits)).toBeLessThan(0.05);
+    const tokens = await generateTokens(fp16, fx.pixels.slice(0, 3), ['h0', 'h1', 'h2'], PAPER_CAPTION_OPTIONS);
     for (const t of tokens) expect(fp16.tokenizer.decode(t).length).toBeGreaterThan(0);
     await fp16.release();
   });

@@ -7,23 +7,11 @@ import { loadCaptioner } from '../../../lib/models/captioner';
 import { loadClip } from '../../../lib/models/clip';
 import { onnxFileName, validateSession } from '../../../lib/models/model-folder';
 import { createSession } from '../../../lib/models/session';
-import { attr, encodeModel, GraphBuilder } from '../../../lib/models/tiny/onnx-builder';
+import { attr, encodeModel, GraphBuilder } from '../../../lib/onnx/graph-builder';
 import { generateTinyModels, type TinyModelPaths } from '../../../lib/models/tiny/generate';
 import { tempDir } from '../../helpers/paths';
+import { loadRefusal } from './load-refusal';
 import { copyFolder, editOnnx, graphOf, renameValue, setElemType } from './onnx-edit';
-
-/** The InputError a load fails with (the test fails if it does not fail, or fails otherwise). */
-async function loadError(load: Promise<{ release(): Promise<void> }>): Promise<InputError> {
-  let result: { release(): Promise<void> } | undefined;
-  try {
-    result = await load;
-  } catch (err) {
-    if (err instanceof InputError) return err;
-    throw err;
-  }
-  await result.release();
-  throw new Error('expected the load to be refused');
-}
 
 describe('model folders', () => {
   const root = tempDir('recaption-folder-');
@@ -43,7 +31,7 @@ describe('model folders', () => {
   });
 
   it('refuses a folder that does not exist', async () => {
-    const err = await loadError(loadClip(path.join(root, 'nope')));
+    const err = await loadRefusal(loadClip(path.join(root, 'nope')));
     expect(err.type).toBe('BadModel');
     expect(err.message).toContain(path.join(root, 'nope'));
   });
@@ -57,7 +45,7 @@ describe('model folders', () => {
     ] as const) {
       const dir = await copy(base);
       await fs.rm(path.join(dir, rel));
-      const err = await loadError(load(dir));
+      const err = await loadRefusal(load(dir));
       expect(err.type).toBe('BadModel');
       expect(err.message).toContain(path.join(dir, rel));
       expect(err.message).toMatch(/missing/);
@@ -65,7 +53,7 @@ describe('model folders', () => {
   });
 
   it('refuses a missing dtype variant, naming the expected file', async () => {
-    const err = await loadError(loadClip(models.clipDir, { dtype: 'quantized' }));
+    const err = await loadRefusal(loadClip(models.clipDir, { dtype: 'quantized' }));
     expect(err.message).toContain('vision_model_quantized.onnx');
   });
 
@@ -80,7 +68,7 @@ describe('model folders', () => {
     for (const [base, rel, from, to, load] of cases) {
       const dir = await copy(base);
       await editOnnx(path.join(dir, rel), (m) => renameValue(m, from, to));
-      const err = await loadError(load(dir));
+      const err = await loadRefusal(load(dir));
       expect(err.type).toBe('BadModel');
       expect(err.message).toContain(path.join(dir, rel));
       expect(err.message).toContain(`'${from}'`);
@@ -90,7 +78,7 @@ describe('model folders', () => {
   it('refuses wrong element types and ranks', async () => {
     const dir = await copy(models.clipDir);
     await editOnnx(path.join(dir, 'onnx/text_model.onnx'), (m) => setElemType(m, 'input_ids', onnx.TensorProto.DataType.INT32));
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.message).toMatch(/text_model\.onnx: .*input 'input_ids' has type int32, expected int64/);
 
     const dir2 = await copy(models.clipDir);
@@ -99,7 +87,7 @@ describe('model folders', () => {
       input?.type?.tensorType?.shape?.dim?.pop();
     });
     // onnxruntime itself may reject the inconsistent graph; either way it is a BadModel naming the file.
-    const err2 = await loadError(loadClip(dir2));
+    const err2 = await loadRefusal(loadClip(dir2));
     expect(err2.type).toBe('BadModel');
     expect(err2.message).toContain(path.join(dir2, 'onnx/vision_model.onnx'));
   });
@@ -139,18 +127,18 @@ describe('model folders', () => {
     const config = JSON.parse(await fs.readFile(file, 'utf8'));
     config.decoder.n_layer = 3;
     await fs.writeFile(file, JSON.stringify(config));
-    const err = await loadError(loadCaptioner(dir));
+    const err = await loadRefusal(loadCaptioner(dir));
     expect(err.message).toMatch(/decoder_model_merged\.onnx: has 2 cached layers but config.json says 3/);
   });
 
   it('refuses invalid JSON and unsupported families', async () => {
     const dir = await copy(models.clipDir);
     await fs.writeFile(path.join(dir, 'preprocessor_config.json'), '{ not json');
-    const err = await loadError(loadClip(dir));
+    const err = await loadRefusal(loadClip(dir));
     expect(err.message).toContain(path.join(dir, 'preprocessor_config.json'));
     expect(err.message).toMatch(/not valid JSON/);
 
-    const err2 = await loadError(loadCaptioner(models.clipDir));
+    const err2 = await loadRefusal(loadCaptioner(models.clipDir));
     expect(err2.message).toMatch(/model_type "clip" is not supported for captioning \(supported: vision-encoder-decoder, florence2, blip-2\)/);
   });
 
@@ -164,10 +152,10 @@ describe('model folders', () => {
       else if (clip && typeof clip === 'object' && 'release' in clip) await (clip as { release(): Promise<void> }).release();
       return;
     }
-    const err = await loadError(loadClip(models.clipDir, { device: 'cuda:0' }));
+    const err = await loadRefusal(loadClip(models.clipDir, { device: 'cuda:0' }));
     expect(err.type).toBe('CudaUnavailable');
     expect(err.message).toMatch(/cuda:0/);
-    const bad = await loadError(loadClip(models.clipDir, { device: 'gpu' as never }));
+    const bad = await loadRefusal(loadClip(models.clipDir, { device: 'gpu' as never }));
     expect(bad.type).toBe('InvalidConfig');
   });
 

@@ -1,7 +1,8 @@
-import { fromFloat16Bits, toFloat16Bits } from '../../../lib/models/float16';
+import { fromFloat16Bits, toFloat16Bits } from '../../../lib/formats/float16';
 import { SeededRng } from '../../../lib/models/rng';
 import { nextToken, processLogits, topKCandidates } from '../../../lib/models/sampling';
-import { PAPER_CAPTION_OPTIONS, type CaptionOptions } from '../../../lib/models/types';
+import { PAPER_CAPTION_OPTIONS } from '../../../lib/config/schema';
+import type { CaptionOptions } from '../../../lib/models/types';
 
 const opts = (o: Partial<CaptionOptions> = {}): CaptionOptions => ({ ...PAPER_CAPTION_OPTIONS, minLength: 0, ...o });
 const row = (seed: string, o: { history?: number[]; generated?: number; eosIds?: number[] } = {}) => ({

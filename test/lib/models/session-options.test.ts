@@ -10,7 +10,7 @@ import { parseConfig } from '../../../lib/config/load';
 import { loadClip } from '../../../lib/models/clip';
 import { optimizedCacheEntry } from '../../../lib/models/optimized-cache';
 import { createSession, sessionOptions } from '../../../lib/models/session';
-import { encodeModel, GraphBuilder } from '../../../lib/models/tiny/onnx-builder';
+import { encodeModel, GraphBuilder } from '../../../lib/onnx/graph-builder';
 import { TINY_CLIP, tempDir } from '../../helpers/paths';
 
 /** y = x · (a + b): ORT's constant folding turns a + b into one initializer, so the optimised graph differs. */
@@ -41,6 +41,15 @@ describe('session options', () => {
   const root = tempDir('recaption-session-');
   afterAll(() => fs.rm(root, { recursive: true, force: true }));
 
+  /** foldableModel(1) written as `name`/model.onnx, a cache folder `cacheName` for it, and its uncached results. */
+  const foldableOnDisk = async (name: string, cacheName: string): Promise<{ file: string; cache: string; reference: number[] }> => {
+    const dir = path.join(root, name);
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'model.onnx');
+    await fs.writeFile(file, foldableModel(1));
+    return { file, cache: path.join(root, cacheName), reference: await run(file, {}) };
+  };
+
   it('maps runtime options onto ORT session options', () => {
     expect(sessionOptions({})).toMatchObject({ executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
     const o = sessionOptions({ device: 'cuda:1', intraOpNumThreads: 3, interOpNumThreads: 2, graphOptimizationLevel: 'basic', optimizedModelCache: '/c' });
@@ -64,12 +73,7 @@ describe('session options', () => {
   });
 
   it('creates, reuses and invalidates the optimised-model cache', async () => {
-    const dir = path.join(root, 'foldable');
-    const cache = path.join(root, 'cache');
-    await fs.mkdir(dir, { recursive: true });
-    const file = path.join(dir, 'model.onnx');
-    await fs.writeFile(file, foldableModel(1));
-    const reference = await run(file, {});
+    const { file, cache, reference } = await foldableOnDisk('foldable', 'cache');
 
     // First load: writes the optimised graph under its key (no temp files left), same results.
     expect(await run(file, { optimizedModelCache: cache })).toEqual(reference);
@@ -113,12 +117,7 @@ describe('session options', () => {
   });
 
   it('rebuilds a damaged cache file and skips the cache when optimisation is disabled', async () => {
-    const dir = path.join(root, 'damaged');
-    const cache = path.join(root, 'cache-damaged');
-    await fs.mkdir(dir, { recursive: true });
-    const file = path.join(dir, 'model.onnx');
-    await fs.writeFile(file, foldableModel(1));
-    const reference = await run(file, {});
+    const { file, cache, reference } = await foldableOnDisk('damaged', 'cache-damaged');
     const { file: cachedFile } = await optimizedCacheEntry(cache, file, { ep: 'cpu', level: 'all' });
     await fs.mkdir(cache, { recursive: true });
     await fs.writeFile(cachedFile, 'not an onnx model');

@@ -9,6 +9,7 @@ import { loadCaptioner } from '../../../lib/models/captioner';
 import { loadClip } from '../../../lib/models/clip';
 import { checkTokenizerFits } from '../../../lib/models/tokenizer-check';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+import { loadRefusal } from './load-refusal';
 import { copyFolder } from './onnx-edit';
 
 const refusal = (fn: () => void): InputError => {
@@ -20,18 +21,6 @@ const refusal = (fn: () => void): InputError => {
   }
   throw new Error('expected a refusal');
 };
-
-async function loadRefusal(load: Promise<{ release(): Promise<void> }>): Promise<InputError> {
-  let model: { release(): Promise<void> } | undefined;
-  try {
-    model = await load;
-  } catch (err) {
-    if (err instanceof InputError) return err;
-    throw err;
-  }
-  await model.release();
-  throw new Error('expected the load to be refused');
-}
 
 async function editJson(file: string, edit: (json: Record<string, any>) => void): Promise<void> {
   const json = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, any>;

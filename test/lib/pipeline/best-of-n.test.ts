@@ -2,20 +2,23 @@
  * Caption candidates and best-of-N by CLIP score, through the real stages with the tiny models: candidate 0 is the
  * one-candidate caption, the kept candidate has the highest CLIP score, and the decision carries its text.
  */
+import { readImg2DatasetShard } from '../../../lib/formats/img2dataset';
+import { storageFor } from '../../../lib/storage';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
+import type { ColumnDecls, ParquetTable } from '../../../lib/formats/parquet';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { bestCandidate, captionCandidates, candidateSeed } from '../../../lib/models/candidates';
 import { cosine } from '../../../lib/models/similarity';
-import { PAPER_CAPTION_OPTIONS, type Captioner, type ClipScorer } from '../../../lib/models/types';
+import { PAPER_CAPTION_OPTIONS } from '../../../lib/config/schema';
+import type { Captioner, ClipScorer } from '../../../lib/models/types';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
 import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import type { CandidateRow, CaptionRow, DecisionRow, ScoreRow } from '../../../lib/pipeline/tables';
+import { CANDIDATE_TABLE, CAPTION_TABLE, DECISION_TABLE, SCORE_TABLE, type CandidateRow, type CaptionRow, type DecisionRow, type ScoreRow } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
@@ -49,7 +52,7 @@ const cfg = (output: string, caption: Record<string, unknown>) =>
     'test',
   );
 
-const read = async <T>(file: string): Promise<T[]> => (await decodeParquetRows(await readFile(file))) as unknown as T[];
+const read = <C extends ColumnDecls>(table: ParquetTable<C>, file: string) => table.read(storageFor(file), file);
 
 describe('caption candidates', () => {
   it('gives candidate 0 the sample seed and the others their own; ties go to the first', () => {
@@ -63,15 +66,15 @@ describe('caption candidates', () => {
     const out = tempDir();
     const plan = await planRun(cfg(out, { candidates: 1 }));
     await captionShard(plan, 0, captioner);
-    const single = await read<CaptionRow>(new RunLayout(plan.runUri).captions(plan.shards[0]!.name));
+    const single = await read(CAPTION_TABLE, new RunLayout(plan.runUri).captions(plan.shards[0]!.name));
 
     const out4 = tempDir();
     const plan4 = await planRun(cfg(out4, { candidates: 4 }));
     const summary = await captionShard(plan4, 0, captioner);
-    expect(summary).toMatchObject({ samples: 10, ok: 9, failed: 1 });
+    expect(summary).toMatchObject({ samples: 10, failed: 1 });
     const layout4 = new RunLayout(plan4.runUri);
-    const captions = await read<CaptionRow>(layout4.captions(plan4.shards[0]!.name));
-    const candidates = await read<CandidateRow>(layout4.candidates(plan4.shards[0]!.name));
+    const captions = await read(CAPTION_TABLE, layout4.captions(plan4.shards[0]!.name));
+    const candidates = await read(CANDIDATE_TABLE, layout4.candidates(plan4.shards[0]!.name));
     expect(candidates).toHaveLength(9 * 4);
 
     for (const row of captions.filter((r) => !r.error)) {
@@ -91,13 +94,13 @@ describe('caption candidates', () => {
     const layout = new RunLayout(plan.runUri);
     const shard = plan.shards[0]!.name;
     await captionShard(plan, 0, captioner);
-    await scoreShard(plan, 0, clip);
+    await scoreShard(plan, 0, { clip, centroids: null });
     await computeThresholds(plan);
     await selectShard(plan, 0);
 
-    const candidates = await read<CandidateRow>(layout.candidates(shard));
-    const scores = await read<ScoreRow>(layout.scores(shard));
-    const decisions = await read<DecisionRow>(layout.decisions(shard));
+    const candidates = await read(CANDIDATE_TABLE, layout.candidates(shard));
+    const scores = await read(SCORE_TABLE, layout.scores(shard));
+    const decisions = await read(DECISION_TABLE, layout.decisions(shard));
     const usable = scores.filter((s) => !s.error);
     expect(usable).toHaveLength(9);
 
@@ -106,7 +109,7 @@ describe('caption candidates', () => {
       const texts = candidates.filter((c) => c.key === s.key).sort((a, b) => a.candidate - b.candidate).map((c) => c.caption);
       expect(texts).toHaveLength(3);
       // Recompute every candidate's cosine independently of the stage.
-      const sample = (await read<CaptionRow>(layout.captions(shard))).find((c) => c.key === s.key)!;
+      const sample = (await read(CAPTION_TABLE, layout.captions(shard))).find((c) => c.key === s.key)!;
       expect(sample.synthetic_caption).toBe(texts[0]);
       const textEmb = await clip.embedTexts(texts);
       const imgEmb = await imageEmbedding(s.key);
@@ -125,8 +128,8 @@ describe('caption candidates', () => {
     expect(decisions.some((d) => d.source === 'synthetic')).toBe(true);
 
     async function imageEmbedding(key: string): Promise<Float32Array> {
-      const { readInputSamples } = await import('../../../lib/pipeline/samples');
-      for await (const sample of readInputSamples(plan.shards[0]!.tar)) {
+      const tar = plan.shards[0]!.tar;
+      for await (const sample of readImg2DatasetShard(storageFor(tar), tar)) {
         if (sample.key === key) return (await clip.embedImages([await clip.preprocess(sample.image!)]))[0]!;
       }
       throw new Error(`no sample ${key}`);
@@ -137,8 +140,8 @@ describe('caption candidates', () => {
     const out = tempDir();
     const plan = await planRun(cfg(out, { candidates: 2, pick: 'first' }));
     await captionShard(plan, 0, captioner);
-    await scoreShard(plan, 0, clip);
-    const scores = await read<ScoreRow>(new RunLayout(plan.runUri).scores(plan.shards[0]!.name));
+    await scoreShard(plan, 0, { clip, centroids: null });
+    const scores = await read(SCORE_TABLE, new RunLayout(plan.runUri).scores(plan.shards[0]!.name));
     for (const s of scores.filter((x) => !x.error)) {
       expect(s.synthetic_choice).toBe(0);
       expect(s.s_syn).toBe(s.s_syn_first);
@@ -146,9 +149,9 @@ describe('caption candidates', () => {
   });
 
   it('captionCandidates batches all candidates of all images together', async () => {
-    const { readInputSamples } = await import('../../../lib/pipeline/samples');
     const pixels = [];
-    for await (const s of readInputSamples(path.join(input, '00000000.tar'))) {
+    const tar = path.join(input, '00000000.tar');
+    for await (const s of readImg2DatasetShard(storageFor(tar), tar)) {
       if (pixels.length === 2) break;
       try {
         pixels.push(await captioner.preprocess(s.image!));

@@ -2,18 +2,19 @@
  * Every captioner family and both CLIP layouts through the real caption and score stages, chosen by the run
  * config alone (model folder + prompt options), with the tiny exports.
  */
+import { storageFor } from '../../../lib/storage';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { captionerFor, clipFor } from '../../../activities/models';
 import { parseConfig } from '../../../lib/config/load';
 import { InputError } from '../../../lib/errors';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
+import type { ColumnDecls, ParquetTable } from '../../../lib/formats/parquet';
 import { loadCaptioner, releaseCachedModels } from '../../../lib/models';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
+import { StageModels } from '../../../lib/pipeline/stage-models';
 import { scoreShard } from '../../../lib/pipeline/score-stage';
-import type { CaptionRow, ScoreRow } from '../../../lib/pipeline/tables';
+import { CAPTION_TABLE, SCORE_TABLE, type CaptionRow, type ScoreRow } from '../../../lib/run/tables';
 import { generateSampleData } from '../../../lib/sampledata';
 import { TINY_BLIP2, TINY_CAPTIONER, TINY_CLIP, TINY_CLIP_JOINT, TINY_FLORENCE2, tempDir } from '../../helpers/paths';
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(() => releaseCachedModels());
 
-const read = async <T>(file: string): Promise<T[]> => (await decodeParquetRows(await readFile(file))) as unknown as T[];
+const read = <C extends ColumnDecls>(table: ParquetTable<C>, file: string) => table.read(storageFor(file), file);
 
 const cases: [string, Record<string, unknown>, string][] = [
   ['vision-encoder-decoder', { path: TINY_CAPTIONER }, TINY_CLIP],
@@ -48,13 +49,14 @@ describe.each(cases)('%s captioner in the pipeline', (family, captioner, clipDir
       'test',
     );
     const plan = await planRun(config);
-    const model = await captionerFor(config);
+    const models = new StageModels();
+    const model = await models.captioner(config);
     expect(model.family).toBe(family === 'blip-2' ? 'prefix-lm' : family);
-    expect(await captionShard(plan, 0, model)).toMatchObject({ samples: 6, ok: 5, failed: 1 });
-    expect(await scoreShard(plan, 0, await clipFor(config))).toMatchObject({ samples: 6, ok: 5, failed: 1 });
+    expect(await captionShard(plan, 0, model)).toMatchObject({ samples: 6, failed: 1 });
+    expect(await scoreShard(plan, 0, await models.forScore(config))).toMatchObject({ samples: 6, failed: 1 });
     const layout = new RunLayout(plan.runUri);
-    const captions = await read<CaptionRow>(layout.captions('00000000'));
-    const scores = await read<ScoreRow>(layout.scores('00000000'));
+    const captions = await read(CAPTION_TABLE, layout.captions('00000000'));
+    const scores = await read(SCORE_TABLE, layout.scores('00000000'));
     const good = captions.filter((c) => !c.error);
     expect(good).toHaveLength(5);
     for (const c of good) expect(c.synthetic_caption).toMatch(/\S/);

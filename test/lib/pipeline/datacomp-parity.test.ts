@@ -7,15 +7,15 @@
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { decodeParquetRows, encodeParquetRows } from '../../../lib/formats/parquet';
-import { IMG2DATASET_PARQUET_SCHEMA } from '../../../lib/formats/img2dataset';
+import { IMG2DATASET_TABLE } from '../../../lib/formats/img2dataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
 import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
 import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import type { DecisionRow } from '../../../lib/pipeline/tables';
+import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
@@ -36,7 +36,7 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
       r.clip_l14_similarity_score = Math.fround(0.15 + ((k++ * 37) % 23) / 100);
       metadata.push({ uid: r.uid as string, score: r.clip_l14_similarity_score as number, status: r.status as string });
     }
-    await storage.writeAtomic(uri, encodeParquetRows([...IMG2DATASET_PARQUET_SCHEMA, { name: 'clip_l14_similarity_score', type: 'FLOAT' }], rows));
+    await storage.writeAtomic(uri, encodeParquetRows([...IMG2DATASET_TABLE.columns, { name: 'clip_l14_similarity_score', type: 'FLOAT' }], rows));
   }
 
   const config = parseConfig(
@@ -57,7 +57,7 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
   try {
     for (let i = 0; i < 3; i++) {
       await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, clip);
+      await scoreShard(plan, i, { clip, centroids: null });
     }
   } finally {
     await captioner.release();
@@ -85,7 +85,7 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
   const layout = new RunLayout(plan.runUri);
   const kept: string[] = [];
   for (const shard of ['00000000', '00000001', '00000002']) {
-    const rows = (await decodeParquetRows(await storageFor(plan.runUri).readBuffer(layout.decisions(shard)))) as unknown as DecisionRow[];
+    const rows = await DECISION_TABLE.decode(await storageFor(plan.runUri).readBuffer(layout.decisions(shard)), layout.decisions(shard));
     for (const r of rows) {
       if (r.kept) kept.push(r.uid!);
       expect(r.s_raw).toBe(metadata.find((m) => m.uid === r.uid)!.score);

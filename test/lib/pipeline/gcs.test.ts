@@ -3,14 +3,13 @@
  * every read, atomic write, listing and commit marker goes through @google-cloud/storage.
  */
 import { parseConfig } from '../../../lib/config/load';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
 import { decodeSubsetNpy } from '../../../lib/formats/subset';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
-import type { DecisionRow } from '../../../lib/pipeline/tables';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
+import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { startFakeGcs, type FakeGcs } from '../../helpers/fake-gcs';
@@ -59,7 +58,7 @@ it('runs every stage from gs:// input to gs:// output', async () => {
 
     const storage = storageFor('gs://pool');
     const layout = new RunLayout(plan.runUri);
-    const decisions = (await decodeParquetRows(await storage.readBuffer(layout.decisions('00000001')))) as unknown as DecisionRow[];
+    const decisions = await DECISION_TABLE.decode(await storage.readBuffer(layout.decisions('00000001')), layout.decisions('00000001'));
     expect(decisions).toHaveLength(5);
     let written = 0;
     for await (const s of readWebDataset(storage.createReadStream(layout.outputShard('00000001')))) {

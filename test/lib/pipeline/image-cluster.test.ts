@@ -3,20 +3,20 @@
  * centroid (checked against a brute-force argmax over the same CLIP embeddings); selection keeps exactly the
  * raw-top30 samples whose cluster is in the target set.
  */
+import { StageModels } from '../../../lib/pipeline/stage-models';
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
-import { encodeFloatMatrix } from '../../../lib/clusters';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
+import { encodeFloatMatrix } from '../../../lib/formats/npy';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
 import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import type { DecisionRow, ScoreRow } from '../../../lib/pipeline/tables';
+import { DECISION_TABLE, SCORE_TABLE, type DecisionRow, type ScoreRow } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
@@ -53,7 +53,7 @@ it('keeps raw-top30 samples whose nearest centroid is in the target, with assign
   try {
     for (let i = 0; i < 2; i++) {
       await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, clip);
+      await scoreShard(plan, i, { clip, centroids: await new StageModels().centroids(plan.config) });
     }
     const tau = (await computeThresholds(plan))['raw@0.3'];
     let checked = 0;
@@ -61,8 +61,8 @@ it('keeps raw-top30 samples whose nearest centroid is in the target, with assign
     for (let i = 0; i < 2; i++) {
       await selectShard(plan, i);
       const name = plan.shards[i].name;
-      const scores = (await decodeParquetRows(await readFile(layout.scores(name)))) as unknown as ScoreRow[];
-      const decisions = (await decodeParquetRows(await storage.readBuffer(layout.decisions(name)))) as unknown as DecisionRow[];
+      const scores = await SCORE_TABLE.decode(await readFile(layout.scores(name)), layout.scores(name));
+      const decisions = await DECISION_TABLE.decode(await storage.readBuffer(layout.decisions(name)), layout.decisions(name));
       for await (const s of readWebDataset(storage.createReadStream(plan.shards[i].tar))) {
         const row = scores.find((r) => r.key === s.key)!;
         if (row.error) {

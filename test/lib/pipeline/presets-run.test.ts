@@ -6,15 +6,14 @@
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { encodeFloatMatrix } from '../../../lib/clusters';
+import { encodeFloatMatrix } from '../../../lib/formats/npy';
 import { parseConfig } from '../../../lib/config/load';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
 import { decodeSubsetNpy } from '../../../lib/formats/subset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import type { Captioner, ClipScorer } from '../../../lib/models/types';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
-import type { DecisionRow } from '../../../lib/pipeline/tables';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
+import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
 import { generateSampleData } from '../../../lib/sampledata';
 import { PRESET_NAMES } from '../../../lib/strategies/presets';
 import { hasPython, runPython } from '../formats/python';
@@ -56,7 +55,7 @@ it.each(PRESET_NAMES)('%s writes every output, readable by the field’s tools',
   const summary = await runAllStages(plan, captioner, clip);
   const layout = new RunLayout(plan.runUri);
   expect(summary.samples).toBe(16);
-  const decisions = (await decodeParquetRows(await readFile(layout.decisions('00000000')))) as unknown as DecisionRow[];
+  const decisions = await DECISION_TABLE.decode(await readFile(layout.decisions('00000000')), layout.decisions('00000000'));
   const keptAll = summary.kept;
   expect(decodeSubsetNpy(await readFile(layout.subset))).toHaveLength(keptAll);
   for (const f of [layout.manifest, layout.stats, layout.report, layout.thresholds, path.join(plan.runUri, 'report.html')]) {

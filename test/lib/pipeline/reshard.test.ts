@@ -3,9 +3,9 @@ import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun } from '../../../lib/pipeline/plan';
-import { planReshard, reshardedUri } from '../../../lib/pipeline/reshard';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun } from '../../../lib/pipeline/plan-stage';
+import { planReshard } from '../../../lib/pipeline/reshard';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
@@ -57,7 +57,7 @@ it('writes the kept samples into fixed-size shards, in order, bytes untouched', 
   const resharded: Array<[string, string]> = [];
   for (let i = 0; i < 3; i++) {
     let n = 0;
-    for await (const x of readWebDataset(storage.createReadStream(reshardedUri(plan.runUri, i)))) {
+    for await (const x of readWebDataset(storage.createReadStream(new RunLayout(plan.runUri).resharded(i)))) {
       resharded.push([x.key, x.files.jpg.toString('base64')]);
       n++;
     }

@@ -2,24 +2,24 @@
  * The stages as plain functions (no Temporal): plan → caption → score → thresholds → select → write →
  * finalize on generated shards with the tiny models; commit markers make every stage skip on a rerun.
  */
+import { storageFor } from '../../../lib/storage';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { InputError } from '../../../lib/errors';
-import { decodeParquetRows } from '../../../lib/formats/parquet';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import type { Captioner, ClipScorer } from '../../../lib/models/types';
 import { captionShard } from '../../../lib/pipeline/caption-stage';
 import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
-import { RunLayout } from '../../../lib/pipeline/layout';
-import { planRun, listInputShards } from '../../../lib/pipeline/plan';
+import { RunLayout } from '../../../lib/run/layout';
+import { planRun, listInputShards } from '../../../lib/pipeline/plan-stage';
 import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import type { CaptionRow, DecisionRow, ScoreRow } from '../../../lib/pipeline/tables';
+import { CAPTION_TABLE, DECISION_TABLE, SCORE_TABLE, type CaptionRow, type DecisionRow, type ScoreRow } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { writeShard } from '../../../lib/pipeline/write-stage';
 import { generateSampleData } from '../../../lib/sampledata';
-import { topFractionThreshold } from '../../../lib/strategies/thresholds';
+import { topFractionThreshold } from '../../helpers/reference-threshold';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
 
 let captioner: Captioner;
@@ -63,14 +63,14 @@ describe('pipeline stages', () => {
     const ctx = { heartbeat: (n: number) => beats.push(n) };
     for (let i = 0; i < 2; i++) {
       const c = await captionShard(plan, i, captioner, ctx);
-      expect(c).toMatchObject({ skipped: false, samples: 7, ok: 6, failed: 1 });
+      expect(c).toMatchObject({ skipped: false, samples: 7, failed: 1 });
       expect(c.counts?.['failed:decode_error']).toBe(1);
-      const s = await scoreShard(plan, i, clip, ctx);
-      expect(s).toMatchObject({ skipped: false, samples: 7, ok: 6, failed: 1 });
+      const s = await scoreShard(plan, i, { clip, centroids: null }, ctx);
+      expect(s).toMatchObject({ skipped: false, samples: 7, failed: 1 });
     }
     expect(beats.length).toBeGreaterThan(0);
 
-    const captions = (await decodeParquetRows(await readFile(layout.captions('00000000')))) as unknown as CaptionRow[];
+    const captions = await CAPTION_TABLE.decode(await readFile(layout.captions('00000000')), layout.captions('00000000'));
     const corrupt = captions.find((r) => r.error);
     expect(corrupt).toMatchObject({ error: 'decode_error', synthetic_caption: null });
     expect(corrupt!.error_message).toContain(corrupt!.key);
@@ -78,7 +78,7 @@ describe('pipeline stages', () => {
     // The threshold is the pool's (both shards), not a shard's.
     const allRaw: number[] = [];
     for (const shard of ['00000000', '00000001']) {
-      const rows = (await decodeParquetRows(await readFile(layout.scores(shard)))) as unknown as ScoreRow[];
+      const rows = await SCORE_TABLE.decode(await readFile(layout.scores(shard)), layout.scores(shard));
       for (const r of rows) if (r.s_raw !== null) allRaw.push(r.s_raw);
       for (const r of rows.filter((x) => !x.error)) {
         expect(r.s_raw).toBeGreaterThanOrEqual(-1);
@@ -100,14 +100,14 @@ describe('pipeline stages', () => {
     expect(summary.keptBySource).toEqual({ raw: summary.kept });
     expect(summary.dropped.decode_error).toBe(2);
 
-    const decisions = (await decodeParquetRows(await readFile(layout.decisions('00000001')))) as unknown as DecisionRow[];
+    const decisions = await DECISION_TABLE.decode(await readFile(layout.decisions('00000001')), layout.decisions('00000001'));
     expect(decisions).toHaveLength(7);
     expect(decisions.filter((d) => !d.kept).every((d) => d.reason)).toBe(true);
 
     // Rerun: every stage finds its commit marker and returns at once without rewriting.
     const before = (await stat(layout.captions('00000000'))).mtimeMs;
     expect((await captionShard(plan, 0, captioner)).skipped).toBe(true);
-    expect((await scoreShard(plan, 0, clip)).skipped).toBe(true);
+    expect((await scoreShard(plan, 0, { clip, centroids: null })).skipped).toBe(true);
     expect((await selectShard(plan, 0)).skipped).toBe(true);
     expect((await writeShard(plan, 0)).skipped).toBe(true);
     expect((await stat(layout.captions('00000000'))).mtimeMs).toBe(before);
@@ -118,7 +118,7 @@ describe('pipeline stages', () => {
     const b = await planRun(cfg(tempDir(), 'raw', 'a'));
     await captionShard(a, 1, captioner);
     await captionShard(b, 1, captioner);
-    const read = async (p: typeof a) => (await decodeParquetRows(await readFile(new RunLayout(p.runUri).captions('00000001')))) as unknown as CaptionRow[];
+    const read = (p: typeof a) => CAPTION_TABLE.read(storageFor(p.runUri), new RunLayout(p.runUri).captions('00000001'));
     expect((await read(a)).map((r) => r.synthetic_caption)).toEqual((await read(b)).map((r) => r.synthetic_caption));
   });
 
@@ -127,16 +127,16 @@ describe('pipeline stages', () => {
     const plan = await planRun(c);
     for (let i = 0; i < 2; i++) {
       await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, clip);
+      await scoreShard(plan, i, { clip, centroids: null });
     }
     await computeThresholds(plan);
     const rows: DecisionRow[] = [];
     for (let i = 0; i < 2; i++) {
       await selectShard(plan, i);
-      rows.push(...((await decodeParquetRows(await readFile(new RunLayout(plan.runUri).decisions(plan.shards[i].name)))) as unknown as DecisionRow[]));
+      rows.push(...(await DECISION_TABLE.read(storageFor(plan.runUri), new RunLayout(plan.runUri).decisions(plan.shards[i].name))));
     }
     const captions: CaptionRow[] = [];
-    for (const s of plan.shards) captions.push(...((await decodeParquetRows(await readFile(new RunLayout(plan.runUri).captions(s.name)))) as unknown as CaptionRow[]));
+    for (const s of plan.shards) captions.push(...(await CAPTION_TABLE.read(storageFor(plan.runUri), new RunLayout(plan.runUri).captions(s.name))));
     const { basicFilterReason } = await import('../../../lib/strategies/basic-filter');
     for (const r of rows.filter((x) => x.reason !== 'decode_error')) {
       const cap = captions.find((x) => x.key === r.key)!;

@@ -1,6 +1,5 @@
 /** Hand-built run folders (decision parquets + manifest + thresholds) with answers known in advance. */
-import { encodeParquetRows } from '../../../lib/formats/parquet';
-import { DECISION_COLUMNS, type DecisionRow } from '../../../lib/pipeline/tables';
+import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
 import { joinUri, storageFor } from '../../../lib/storage';
 
 export interface FixtureRun {
@@ -37,7 +36,7 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
   const storage = storageFor(runUri);
   const planned = run.planned ?? Object.keys(run.shards);
   for (const [shard, rows] of Object.entries(run.shards)) {
-    await storage.writeAtomic(joinUri(runUri, 'decisions', `${shard}.parquet`), encodeParquetRows(DECISION_COLUMNS, rows.map(row)));
+    await storage.writeAtomic(joinUri(runUri, 'decisions', `${shard}.parquet`), DECISION_TABLE.encode(rows.map(row)));
   }
   const thresholds = run.thresholds ?? {};
   await storage.writeAtomic(

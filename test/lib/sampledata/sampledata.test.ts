@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import {
-  IMG2DATASET_PARQUET_SCHEMA,
+  IMG2DATASET_TABLE,
   isDataCompUid,
   listShards,
   readImg2DatasetShard,
@@ -74,7 +74,7 @@ describe('generateSampleData', () => {
         expect(s.key).toMatch(/^\d{12}$/);
         const row = rows.find((r) => r.key === s.key);
         expect(s.meta).toEqual(row);
-        expect(Object.keys(s.meta ?? {})).toEqual(IMG2DATASET_PARQUET_SCHEMA.map((c) => c.name));
+        expect(Object.keys(s.meta ?? {})).toEqual(IMG2DATASET_TABLE.columns.map((c) => c.name));
         expect(s.caption).toBe(row?.caption);
         expect(s.meta?.sha256).toBe(createHash('sha256').update(s.image as Buffer).digest('hex'));
         expect(s.meta?.exif).toBe('{}');

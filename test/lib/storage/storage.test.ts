@@ -154,6 +154,13 @@ describe('storageFor', () => {
     expect(storageFor('gs://other/y', { gcsApiEndpoint: 'http://127.0.0.1:1' })).toBe(a);
     expect(storageFor('gs://b/x', { gcsApiEndpoint: 'http://127.0.0.1:2' })).not.toBe(a);
   });
+
+  it('reports a bucket-only gs:// uri as InvalidUri on every read, the stream included (no request is made)', async () => {
+    const gcs = storageFor('gs://b', { gcsApiEndpoint: 'http://127.0.0.1:1' });
+    await expect(gcs.readBuffer('gs://b')).rejects.toMatchObject({ type: 'InvalidUri' });
+    await expect(gcs.readText('gs://b/')).rejects.toMatchObject({ type: 'InvalidUri' });
+    await expect(readAll(gcs.createReadStream('gs://b'))).rejects.toMatchObject({ type: 'InvalidUri' });
+  });
 });
 
 let localBase: string;

@@ -1,6 +1,6 @@
 /** The bounded-memory two-pass threshold equals DataComp's plain sort on many random pools, ties included. */
 import { locateRank, ScoreHistogram, thresholdInBin } from '../../../lib/strategies/pool-threshold';
-import { topFractionThreshold } from '../../../lib/strategies/thresholds';
+import { topFractionThreshold } from '../../helpers/reference-threshold';
 
 function twoPass(shards: number[][], fraction: number, bins: number): number {
   // pass 1: one histogram per shard, merged in reverse order (merge order must not matter)

@@ -2,7 +2,7 @@
 import { decide } from '../../../lib/strategies/decide';
 import { parseConfig } from '../../../lib/config/load';
 import { PRESET_NAMES, resolveRule, ruleOf, thresholdKey, thresholdsNeeded } from '../../../lib/strategies/presets';
-import { topFractionThreshold } from '../../../lib/strategies/thresholds';
+import { topFractionThreshold } from '../../helpers/reference-threshold';
 
 // Ten samples with hand-picked scores. Sorted s_raw desc: .9 .8 .7 .6 .5 .4 .3 .2 .1 .05
 const sRaw = [0.1, 0.9, 0.5, 0.3, 0.7, 0.05, 0.8, 0.2, 0.6, 0.4];

@@ -1,9 +1,9 @@
-/** A gpu+cpu worker inside the CLI process (demo, `run --local-worker`). */
+/** A gpu+cpu worker inside the CLI process (the demo, `recaption run --local-worker`). */
 import { NativeConnection } from '@temporalio/worker';
-import { installWorkerLogger } from '../workers/logger';
+import type { TemporalTarget } from '../infra/temporal-target';
 import type { RunConfig } from '../lib/config/schema';
-import { buildWorkers, runWorkers } from '../workers/build';
-import type { TemporalTarget } from './connection';
+import { buildWorkers, runWorkers } from './build';
+import { installWorkerLogger } from './logger';
 
 export interface LocalWorkers {
   stop(): Promise<void>;
@@ -14,7 +14,7 @@ export interface LocalWorkers {
 export async function startLocalWorkers(target: TemporalTarget, config: RunConfig): Promise<LocalWorkers> {
   // The CLI draws its own progress; worker state changes would scroll it away. Warnings still show.
   installWorkerLogger('WARN');
-  const connection = await NativeConnection.connect({ address: target.address, ...(target.apiKey ? { apiKey: target.apiKey, tls: true } : {}) });
+  const connection = await NativeConnection.connect(target.connection);
   const workers = await buildWorkers({
     connection,
     namespace: target.namespace,

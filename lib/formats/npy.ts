@@ -1,26 +1,30 @@
 /**
- * Plain NumPy `.npy` arrays for the image-cluster filter: 2-D float matrices (`<f4`, `<f2`: centroids,
- * embeddings) and 1-D integer vectors (`<i8`, `<i4`: cluster ids), C order, format versions 1.0-3.0 on read,
- * 1.0 (2.0 when the header would not fit) on write.
+ * The one NumPy `.npy` codec. C-order arrays of plain little-endian numbers (`<f4`, `<f2`: centroid and embedding
+ * matrices; `<i8`, `<i4`: cluster ids) and of the structured record `u8,u8` (two little-endian uint64 fields f0, f1:
+ * DataComp subset files, whose rules live in subset.ts). Reads format versions 1.0-3.0; writes 1.0 (2.0 when the
+ * header would not fit) exactly as `np.save` does: the header dict padded with spaces and ended by a newline so the
+ * data starts on a 64-byte boundary.
  *
- * Written by hand against the format spec (numpy.lib.format): the npm readers we looked at are unmaintained or
- * mishandle v2/v3 headers, float16 and unaligned buffers, and the format is ~100 lines. lib/formats/subset.ts
- * writes the structured `u8,u8` subset files with the same header conventions (64-byte aligned data, header
- * padded with spaces and ended by a newline). Little-endian hosts only (every platform Node 20 ships for).
+ * Written by hand against the format spec (numpy.lib.format): the npm readers (npyjs, numpy-parser) have no
+ * structured dtypes, numpy-parser has neither float16 nor v2/v3 headers, and the format is small. Little-endian
+ * hosts only (every platform Node 20 ships for), so typed arrays map the data bytes directly.
  */
 import { InputError } from '../errors';
-import { fromFloat16Bits, toFloat16Bits } from '../models/float16';
+import { fromFloat16Bits, toFloat16Bits } from './float16';
 import { storageFor, type StorageOptions } from '../storage';
 
-export type NpyDtype = '<f4' | '<f2' | '<i8' | '<i4';
+export type NpyDtype = '<f4' | '<f2' | '<i8' | '<i4' | 'u8,u8';
 
 /** Typed storage per dtype: float16 stays as raw IEEE half bits (Node 20 has no Float16Array). */
-export type NpyData = Float32Array | Uint16Array | BigInt64Array | Int32Array;
+export type NpyData = Float32Array | Uint16Array | BigInt64Array | Int32Array | BigUint64Array;
 
 export interface NpyArray {
   dtype: NpyDtype;
   shape: number[];
-  /** C-order elements; `<f2` as Uint16Array bits, `<i8` as BigInt64Array. */
+  /**
+   * C-order elements; `<f2` as Uint16Array bits, `<i8` as BigInt64Array, `u8,u8` as BigUint64Array holding each
+   * record's fields in turn (f0, f1, f0, f1, ...), so its length is twice the element count.
+   */
   data: NpyData;
 }
 
@@ -31,15 +35,45 @@ export interface FloatMatrix {
   cols: number;
 }
 
-const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
-const ITEMSIZE: Record<NpyDtype, number> = { '<f4': 4, '<f2': 2, '<i8': 8, '<i4': 4 };
-/** numpy writes `<` on little-endian hosts, `|` only for single bytes; `=` (native) is accepted too. */
-const DTYPE_ALIASES: Record<string, NpyDtype> = {
+interface TypedArrayType {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): NpyData;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+}
+
+interface DtypeSpec {
+  /** The header's `descr` value as np.save writes it (a quoted type string, or a field list for records). */
+  descr: string;
+  /** Typed-array elements per array element: 2 for the two fields of a `u8,u8` record. */
+  lanes: number;
+  array: TypedArrayType;
+}
+
+const DTYPES: Record<NpyDtype, DtypeSpec> = {
+  '<f4': { descr: "'<f4'", lanes: 1, array: Float32Array },
+  '<f2': { descr: "'<f2'", lanes: 1, array: Uint16Array },
+  '<i8': { descr: "'<i8'", lanes: 1, array: BigInt64Array },
+  '<i4': { descr: "'<i4'", lanes: 1, array: Int32Array },
+  // Exactly what `np.dtype('u8,u8').descr` prints, so numpy's own header parser accepts it verbatim.
+  'u8,u8': { descr: "[('f0', '<u8'), ('f1', '<u8')]", lanes: 2, array: BigUint64Array },
+};
+
+/** What `parseNpy` accepts unless told otherwise: plain numeric arrays (records are opt-in, see subset.ts). */
+export const NUMERIC_DTYPES: readonly NpyDtype[] = ['<f4', '<f2', '<i8', '<i4'];
+
+/**
+ * A header `descr`, quotes and white space normalised, to its dtype. numpy writes `<` on little-endian hosts;
+ * `=` (native) is accepted too.
+ */
+const DESCR_ALIASES: Record<string, NpyDtype> = {
   '<f4': '<f4', '=f4': '<f4',
   '<f2': '<f2', '=f2': '<f2',
   '<i8': '<i8', '=i8': '<i8',
   '<i4': '<i4', '=i4': '<i4',
+  "[('f0','<u8'),('f1','<u8')]": 'u8,u8',
 };
+
+const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
 /** True when the bytes start with the .npy magic string. */
 export function isNpy(data: Buffer): boolean {
@@ -56,7 +90,8 @@ interface Header {
   dataOffset: number;
 }
 
-function parseHeader(data: Buffer, name: string): Header {
+/** The preamble: magic, version, header length (uint16 in 1.0, uint32 in 2.0/3.0; 3.0 is utf8). */
+function headerText(data: Buffer, name: string): { text: string; end: number } {
   if (!isNpy(data)) badNpy(name, 'not a .npy file (missing \\x93NUMPY magic)');
   if (data.length < 10) badNpy(name, 'truncated header');
   const major = data[6];
@@ -73,15 +108,24 @@ function parseHeader(data: Buffer, name: string): Header {
     return badNpy(name, `unsupported .npy format version ${major}.${data[7]}`);
   }
   if (data.length < pre + headerLen) badNpy(name, 'truncated header');
-  const text = data.subarray(pre, pre + headerLen).toString(major === 3 ? 'utf8' : 'latin1');
+  return { text: data.subarray(pre, pre + headerLen).toString(major === 3 ? 'utf8' : 'latin1'), end: pre + headerLen };
+}
 
-  const descr = /['"]descr['"]\s*:\s*(['"])(.*?)\1/.exec(text)?.[2];
-  if (descr === undefined) {
-    // Structured dtypes are written as a list of fields.
-    badNpy(name, `unsupported dtype ${/['"]descr['"]\s*:\s*(\[.*?\])/.exec(text)?.[1] ?? '(none)'}; expected one of <f4, <f2, <i8, <i4`);
-  }
-  const dtype = DTYPE_ALIASES[descr];
-  if (!dtype) badNpy(name, `unsupported dtype '${descr}'; expected one of <f4, <f2, <i8, <i4 (little-endian)`);
+function headerDtype(text: string, name: string, accepted: readonly NpyDtype[]): NpyDtype {
+  const quoted = /['"]descr['"]\s*:\s*(['"])(.*?)\1/.exec(text)?.[2];
+  // Structured dtypes are written as a list of fields.
+  const fields = quoted === undefined ? /['"]descr['"]\s*:\s*(\[.*?\])/.exec(text)?.[1] : undefined;
+  const key = quoted ?? fields?.replace(/\s+/g, '').replace(/"/g, "'");
+  const dtype = key === undefined ? undefined : DESCR_ALIASES[key];
+  if (dtype !== undefined && accepted.includes(dtype)) return dtype;
+  const expected = `expected one of ${accepted.join(', ')}`;
+  if (quoted !== undefined) return badNpy(name, `unsupported dtype '${quoted}'; ${expected} (little-endian)`);
+  return badNpy(name, `unsupported dtype ${fields ?? '(none)'}; ${expected}`);
+}
+
+function parseHeader(data: Buffer, name: string, accepted: readonly NpyDtype[]): Header {
+  const { text, end } = headerText(data, name);
+  const dtype = headerDtype(text, name, accepted);
 
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
   if (fortran === undefined) badNpy(name, 'header has no fortran_order');
@@ -97,37 +141,34 @@ function parseHeader(data: Buffer, name: string): Header {
       if (!/^\d+L?$/.test(s)) badNpy(name, `bad shape entry '${s}'`);
       return Number.parseInt(s, 10);
     });
-  return { dtype, shape, dataOffset: pre + headerLen };
+  return { dtype, shape, dataOffset: end };
 }
 
 /** A typed array over `bytes`, sharing memory when aligned, copying otherwise (pooled Buffers often are not). */
-function typedView(dtype: NpyDtype, bytes: Buffer, count: number): NpyData {
-  const size = ITEMSIZE[dtype];
-  const aligned = bytes.byteOffset % size === 0;
+function typedView(dtype: NpyDtype, bytes: Buffer): NpyData {
+  const { array } = DTYPES[dtype];
+  const aligned = bytes.byteOffset % array.BYTES_PER_ELEMENT === 0;
   const buffer = aligned ? bytes.buffer : new Uint8Array(bytes).buffer;
-  const offset = aligned ? bytes.byteOffset : 0;
-  switch (dtype) {
-    case '<f4':
-      return new Float32Array(buffer, offset, count);
-    case '<f2':
-      return new Uint16Array(buffer, offset, count);
-    case '<i8':
-      return new BigInt64Array(buffer, offset, count);
-    case '<i4':
-      return new Int32Array(buffer, offset, count);
-  }
+  return new array(buffer, aligned ? bytes.byteOffset : 0, bytes.length / array.BYTES_PER_ELEMENT);
 }
 
-/** Decodes any supported .npy (see NpyDtype). `name` (a uri or file name) is used in every error message. */
-export function parseNpy(data: Buffer, name = '.npy'): NpyArray {
-  const { dtype, shape, dataOffset } = parseHeader(data, name);
-  const count = shape.reduce((a, b) => a * b, 1);
-  const bytes = count * ITEMSIZE[dtype];
+function dataBytes(dtype: NpyDtype, count: number): number {
+  const { lanes, array } = DTYPES[dtype];
+  return count * lanes * array.BYTES_PER_ELEMENT;
+}
+
+/**
+ * Decodes a .npy whose dtype is one of `dtypes` (default: the plain numeric ones). `name` (a uri or file name) is
+ * used in every error message.
+ */
+export function parseNpy(data: Buffer, name = '.npy', dtypes: readonly NpyDtype[] = NUMERIC_DTYPES): NpyArray {
+  const { dtype, shape, dataOffset } = parseHeader(data, name, dtypes);
+  const bytes = dataBytes(dtype, shape.reduce((a, b) => a * b, 1));
   const available = data.length - dataOffset;
   if (available !== bytes) {
     badNpy(name, `shape (${shape.join(', ')}) of ${dtype} needs ${bytes} data bytes, file has ${available}`);
   }
-  return { dtype, shape, data: typedView(dtype, data.subarray(dataOffset, dataOffset + bytes), count) };
+  return { dtype, shape, data: typedView(dtype, data.subarray(dataOffset, dataOffset + bytes)) };
 }
 
 /** A 2-D `<f4` or `<f2` array as float32 (float16 is widened exactly). */
@@ -159,7 +200,7 @@ export function decodeIntVector(data: Buffer, name = '.npy'): number[] {
 /** The header for `dtype`/`shape`: version 1.0 unless it exceeds 64 KiB, data 64-byte aligned. */
 function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  const dict = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const dict = `{'descr': ${DTYPES[dtype].descr}, 'fortran_order': False, 'shape': ${shapeText}, }`;
   let major = 1;
   let pre = 10;
   let total = Math.ceil((pre + dict.length + 1) / 64) * 64;
@@ -179,14 +220,17 @@ function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
   return buf;
 }
 
-/** Encodes an array; `data.length` must equal the product of `shape` and its type must match `dtype`. */
+/**
+ * Encodes an array; `data.length` must equal the product of `shape` (twice it for `u8,u8`) and its type must
+ * match `dtype`.
+ */
 export function encodeNpy(arr: NpyArray): Buffer {
   const { dtype, shape, data } = arr;
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`encodeNpy: bad shape (${shape.join(', ')})`);
+  const { lanes, array } = DTYPES[dtype];
   const count = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== count) throw new Error(`encodeNpy: ${data.length} values for shape (${shape.join(', ')})`);
-  const expected = { '<f4': Float32Array, '<f2': Uint16Array, '<i8': BigInt64Array, '<i4': Int32Array }[dtype];
-  if (!(data instanceof expected)) throw new Error(`encodeNpy: dtype ${dtype} needs a ${expected.name}, got ${data.constructor.name}`);
+  if (data.length !== count * lanes) throw new Error(`encodeNpy: ${data.length} values for shape (${shape.join(', ')})`);
+  if (!(data instanceof array)) throw new Error(`encodeNpy: dtype ${dtype} needs a ${array.name}, got ${data.constructor.name}`);
   const header = npyHeader(dtype, shape);
   const out = Buffer.alloc(header.length + data.byteLength);
   header.copy(out, 0);
@@ -210,10 +254,6 @@ export function encodeIntVector(values: ArrayLike<number>, dtype: '<i8' | '<i4' 
   }
   const data = dtype === '<i8' ? BigInt64Array.from(Array.from(values), (v) => BigInt(v)) : Int32Array.from(values);
   return encodeNpy({ dtype, shape: [values.length], data });
-}
-
-export async function readNpy(uri: string, opts: StorageOptions = {}): Promise<NpyArray> {
-  return parseNpy(await storageFor(uri, opts).readBuffer(uri), uri);
 }
 
 export async function readFloatMatrix(uri: string, opts: StorageOptions = {}): Promise<FloatMatrix> {

@@ -1,5 +1,6 @@
 /**
- * Pool-wide thresholds exactly as DataComp's `apply_filter.get_threshold` computes them:
+ * The test oracle for pool-wide thresholds: the naive in-memory form of DataComp's `apply_filter.get_threshold`,
+ * which the product's bounded-memory two-pass method (lib/strategies/pool-threshold.ts) must equal exactly:
  * sort the WHOLE pool's scores descending, n = floor(len · f), tau = sorted[n]; a sample is kept if score >= tau.
  * Ties at tau are all kept, so slightly more than n samples may pass — as in DataComp.
  */

@@ -11,9 +11,9 @@ import {
   readFloatMatrix,
   readIntVector,
   writeNpy,
-} from '../../../lib/clusters/npy';
+} from '../../../lib/formats/npy';
 import { tempDir } from '../../helpers/paths';
-import { hasPython, runPython } from '../formats/python';
+import { hasPython, runPython } from './python';
 
 function expectBadNpy(fn: () => unknown, name: string, why: RegExp): void {
   try {
@@ -58,6 +58,16 @@ describe('npy', () => {
     expect(decodeIntVector(encodeIntVector([1, -2, 3], '<i4'), 'i4.npy')).toEqual([1, -2, 3]);
     expect(decodeIntVector(encodeIntVector([]), 'empty.npy')).toEqual([]);
     expect(() => encodeIntVector([2 ** 31], '<i4')).toThrow(/does not fit/);
+  });
+
+  it('round-trips u8,u8 records only where asked for', () => {
+    const fields = BigUint64Array.from([1n, 2n, 2n ** 64n - 1n, 0n]);
+    const buf = encodeNpy({ dtype: 'u8,u8', shape: [2], data: fields });
+    expect(buf.toString('latin1', 10, 80)).toContain("'descr': [('f0', '<u8'), ('f1', '<u8')]");
+    const back = parseNpy(buf, 'rec.npy', ['u8,u8']);
+    expect([back.dtype, back.shape, Array.from(back.data as BigUint64Array)]).toEqual(['u8,u8', [2], Array.from(fields)]);
+    expectBadNpy(() => parseNpy(buf, 'rec.npy'), 'rec.npy', /unsupported dtype/);
+    expect(() => encodeNpy({ dtype: 'u8,u8', shape: [3], data: fields })).toThrow(/4 values for shape \(3\)/);
   });
 
   it('reads from an unaligned Buffer (copying) and writes a v2.0 header when v1.0 cannot hold it', () => {

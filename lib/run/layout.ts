@@ -10,13 +10,12 @@
  *   <output>/<run>/thresholds.json                 pool-wide thresholds
  *   <output>/<run>/decisions/<shard>.parquet       every sample's decision
  *   <output>/<run>/shards/<shard>.tar              WebDataset shard of the kept samples
+ *   <output>/<run>/resharded/<i:08d>.tar           the kept samples in shards of output.samplesPerShard
  *   <output>/<run>/failures/<stage>/<shard>.json   shard-level failures (bad shard), for the manifest
- *   <output>/<run>/subset.npy, manifest.json, _stats.json, report.json
+ *   <output>/<run>/subset.npy, manifest.json, _stats.json, report.json, report.html
  */
 import { joinUri } from '../storage';
-
-export type ShardStage = 'caption' | 'score' | 'select' | 'write';
-export const SHARD_STAGES: readonly ShardStage[] = ['caption', 'score', 'select', 'write'];
+import type { ShardStage } from './stages';
 
 export class RunLayout {
   constructor(readonly runUri: string) {}
@@ -43,6 +42,9 @@ export class RunLayout {
   get report(): string {
     return joinUri(this.runUri, 'report.json');
   }
+  get reportHtml(): string {
+    return joinUri(this.runUri, 'report.html');
+  }
   captions(shard: string): string {
     return joinUri(this.runUri, 'work', 'caption', `${shard}.parquet`);
   }
@@ -52,11 +54,24 @@ export class RunLayout {
   scores(shard: string): string {
     return joinUri(this.runUri, 'work', 'score', `${shard}.parquet`);
   }
+  get decisionsDir(): string {
+    return joinUri(this.runUri, 'decisions');
+  }
   decisions(shard: string): string {
-    return joinUri(this.runUri, 'decisions', `${shard}.parquet`);
+    return joinUri(this.decisionsDir, `${shard}.parquet`);
+  }
+  get outputShardsDir(): string {
+    return joinUri(this.runUri, 'shards');
   }
   outputShard(shard: string): string {
-    return joinUri(this.runUri, 'shards', `${shard}.tar`);
+    return joinUri(this.outputShardsDir, `${shard}.tar`);
+  }
+  get reshardedDir(): string {
+    return joinUri(this.runUri, 'resharded');
+  }
+  /** Output shard `index` of the optional fixed-size resharding (output.samplesPerShard). */
+  resharded(index: number): string {
+    return joinUri(this.reshardedDir, `${String(index).padStart(8, '0')}.tar`);
   }
   /** Commit marker of a stage: written after the stage's data, so its presence means the data is complete. */
   done(stage: ShardStage, shard: string): string {

@@ -1,34 +1,20 @@
 /**
- * Models are loaded once per worker process and reused by every activity (GPU workers keep them resident).
+ * Model specs: everything that decides how one model loads — folder, dtype, device, session options, image
+ * options, prompts. Equal specs share one loaded model per process (./cache.ts), so the models a worker loads and
+ * checks at start (`recaption worker --config/--captioner/--clip`) are the very sessions its activities use.
  *
- * Device: where a model runs is a property of the worker machine, not of the run. A worker started with
- * `--device` (setWorkerDevice) runs every model on that device, whatever the run config's `models.device` says;
- * a worker without it follows the run config (default cpu). Session options (threads, graph optimisation, the
- * optimised-model cache) come from the run config's `models.session`.
- *
- * The worker's start-up check (`recaption worker --config/--captioner/--clip`) loads models through the same
- * keys (modelSpecs + loadModel), so the activities find those sessions already loaded.
+ * Device: where a model runs belongs to the worker machine. A worker's `--device` is passed in as `device` and
+ * wins over the run config's `models.device`; without it, each run's setting applies (default cpu).
  */
 import * as path from 'node:path';
-import { configSchema, sessionSchema, type RunConfig } from '../lib/config/schema';
-import { getCachedModel, loadCaptioner, loadClip, modelCacheKey, parseDevice } from '../lib/models';
-import type { Captioner, ClipScorer, Device, RuntimeOptions } from '../lib/models/types';
-
-let workerDevice: Device | undefined;
-
-/** The device this worker process runs models on (`recaption worker --device`); undefined: as each run says. */
-export function setWorkerDevice(device: Device | undefined): void {
-  if (device !== undefined) parseDevice(device); // throws InvalidConfig on a malformed value
-  workerDevice = device;
-}
-
-export function deviceFor(config: Pick<RunConfig, 'models'>): Device {
-  return workerDevice ?? (config.models.device as Device);
-}
+import { configSchema, sessionSchema, type RunConfig } from '../config/schema';
+import { getCachedModel, modelCacheKey } from './cache';
+import { loadCaptioner } from './captioner';
+import { loadClip } from './clip';
+import type { Captioner, ClipScorer, Device, RuntimeOptions } from './types';
 
 export type ModelKind = 'captioner' | 'clip';
 
-/** Everything that decides how one model loads; equal specs share one loaded model per process. */
 export interface ModelSpec {
   kind: ModelKind;
   dir: string;
@@ -53,10 +39,11 @@ export function defaultSessionOptions(): RunConfig['models']['session'] {
   return { ...sessionSchema.parse({}), intraOpNumThreads: undefined };
 }
 
-export function modelSpecs(models: ModelsSection, image: RunConfig['image']): ModelSpec[] {
+/** The specs of the section's models, on `device` when given (the worker's), else on the section's device. */
+export function modelSpecs(models: ModelsSection, image: RunConfig['image'], device?: Device): ModelSpec[] {
   const s = models.session ?? {};
   const common = {
-    device: workerDevice ?? (models.device as Device),
+    device: device ?? (models.device as Device),
     maxPixels: image.maxPixels,
     resampler: image.resampler,
     graphOptimizationLevel: s.graphOptimizationLevel ?? 'all',
@@ -76,22 +63,11 @@ export function modelSpecs(models: ModelsSection, image: RunConfig['image']): Mo
   return specs;
 }
 
+/** The model of a spec, loaded once per process. */
 export function loadModel(spec: ModelSpec & { kind: 'captioner' }): Promise<Captioner>;
 export function loadModel(spec: ModelSpec & { kind: 'clip' }): Promise<ClipScorer>;
 export function loadModel(spec: ModelSpec): Promise<Captioner | ClipScorer>;
 export function loadModel(spec: ModelSpec): Promise<Captioner | ClipScorer> {
   const key = modelCacheKey(spec.kind, spec.dir, spec.options);
   return spec.kind === 'captioner' ? getCachedModel(key, () => loadCaptioner(spec.dir, spec.options)) : getCachedModel(key, () => loadClip(spec.dir, spec.options));
-}
-
-function specOf(config: RunConfig, kind: ModelKind): ModelSpec {
-  return modelSpecs({ ...config.models, captioner: kind === 'captioner' ? config.models.captioner : undefined, clip: kind === 'clip' ? config.models.clip : undefined }, config.image)[0]!;
-}
-
-export function captionerFor(config: RunConfig): Promise<Captioner> {
-  return loadModel({ ...specOf(config, 'captioner'), kind: 'captioner' });
-}
-
-export function clipFor(config: RunConfig): Promise<ClipScorer> {
-  return loadModel({ ...specOf(config, 'clip'), kind: 'clip' });
 }

@@ -1,6 +1,8 @@
 /**
- * A small ONNX graph builder over the `onnx-proto` protobuf definitions, just big enough to write the tiny
- * random-weight test models (opset 17, IR version 8). Values are referred to by name, like in ONNX itself.
+ * Builds small ONNX graphs in memory with the `onnx-proto` protobuf definitions (opset 17, IR version 8): the tiny
+ * random-weight test models (lib/models/tiny), the device probe (lib/models/session.ts) and the nearest-centroid
+ * graph (lib/clusters/nearest.ts). Values are referred to by name, like in ONNX itself. Just big enough for those:
+ * no shape inference, no checker (onnxruntime checks the graph when it loads it).
  */
 import { onnx } from 'onnx-proto';
 
@@ -50,13 +52,20 @@ function valueInfo(name: string, elem: ElemType, shape?: Dim[]): onnx.IValueInfo
   return { name, type: { tensorType } };
 }
 
-/** Little-endian raw bytes, the layout ONNX `raw_data` expects. */
-function rawBytes(data: Float32Array | BigInt64Array | Uint8Array): Uint8Array {
+type TensorData = Float32Array | BigInt64Array | Uint8Array;
+
+/**
+ * The tensor's bytes, the little-endian layout ONNX `raw_data` expects (typed arrays are little-endian on every
+ * platform onnxruntime-node ships for). A copy by default; `copy: false` keeps a view, which spares a second copy
+ * of a large weight (hundreds of MB of centroids) but reads `data` as it is when the model is encoded.
+ */
+function rawBytes(data: TensorData, copy: boolean): Uint8Array {
+  if (!copy) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
 }
 
-export function tensorProto(name: string, elem: ElemType, dims: number[], data: Float32Array | BigInt64Array | Uint8Array): onnx.ITensorProto {
-  return { name, dataType: ELEM[elem], dims, rawData: rawBytes(data) };
+export function tensorProto(name: string, elem: ElemType, dims: number[], data: TensorData, { copy = true }: { copy?: boolean } = {}): onnx.ITensorProto {
+  return { name, dataType: ELEM[elem], dims, rawData: rawBytes(data, copy) };
 }
 
 /**
@@ -93,11 +102,11 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A named float32 weight stored as an initializer. */
-  weight(name: string, dims: number[], data: Float32Array): string {
+  /** A named float32 weight stored as an initializer (`copy: false`: see rawBytes). */
+  weight(name: string, dims: number[], data: Float32Array, opts: { copy?: boolean } = {}): string {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (data.length !== expected) throw new Error(`weight ${name}: ${data.length} values for dims [${dims.join(',')}]`);
-    this.initializers.push(tensorProto(`${this.prefix}${name}`, 'float32', dims, data));
+    this.initializers.push(tensorProto(`${this.prefix}${name}`, 'float32', dims, data, opts));
     return `${this.prefix}${name}`;
   }
 
@@ -113,7 +122,7 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds one node and returns its outputs (generated names unless `outputs` is given). */
+  /** Adds one node and returns its outputs (generated names unless `outputs` is given, e.g. a graph output's own name). */
   nodeN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, Attr> = {}, outputs?: string[]): string[] {
     const outs = outputs ?? Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
@@ -141,12 +150,15 @@ export class GraphBuilder {
   }
 }
 
-/** Serialises a graph as a standalone model (default ONNX domain, opset 17, IR 8). */
-export function encodeModel(graph: GraphBuilder, docString: string): Uint8Array {
+/**
+ * Serialises a graph as a standalone model (default ONNX domain, opset 17, IR 8). The producer defaults to the
+ * tiny test models' name, which is part of their pinned bytes.
+ */
+export function encodeModel(graph: GraphBuilder, docString: string, producerName = 'recaption-tiny'): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'recaption-tiny',
+    producerName,
     producerVersion: '1',
     docString,
     graph: graph.toGraph(),

@@ -1,0 +1,74 @@
+/**
+ * The checkpoint protocol every shard stage follows (`runShardStage`):
+ *
+ *   1. a stage whose commit marker `work/<stage>/<shard>.done.json` exists is done: its stored summary is
+ *      returned at once (this is what makes a resumed run skip committed work);
+ *   2. a shard that failed as a whole in an earlier stage (failures/<stage>/<shard>.json) is not touched;
+ *   3. otherwise the stage does its work, writing each data file atomically under its final name;
+ *   4. the marker, holding the stage's small summary, is written last — so its presence means the data is
+ *      complete, and a stage interrupted anywhere before it simply runs again.
+ */
+import { readImg2DatasetShard, type Img2DatasetSample } from '../formats/img2dataset';
+import { storageFor, type Storage } from '../storage';
+import { failedInAny } from '../run/failures';
+import { RunLayout } from '../run/layout';
+import { shardOf, type PlannedShard, type RunPlan } from '../run/plan';
+import { stagesBefore, type ShardStage } from '../run/stages';
+
+/** What a shard stage returns, and what its commit marker stores. Small: it crosses Temporal. */
+export interface StageSummary {
+  shard: string;
+  /** true when the committed output already existed and the stage did nothing. */
+  skipped: boolean;
+  samples: number;
+  /** Samples this stage could not process (each recorded with its reason in the stage's rows). */
+  failed: number;
+  /** Stage-specific small counters (kept, raw, synthetic, failure reasons...). */
+  counts?: Record<string, number>;
+  /** The shard failed in an earlier stage (recorded under failures/); this stage had nothing to do. */
+  failedEarlier?: boolean;
+}
+
+/** What a stage's own work reports; the protocol adds the shard's name and commits it. */
+export type StageOutcome = Pick<StageSummary, 'samples' | 'failed' | 'counts'>;
+
+/** Everything a stage's work needs to find its input and write its output. */
+export interface ShardWork {
+  plan: RunPlan;
+  shard: PlannedShard;
+  layout: RunLayout;
+  /** The run folder's storage. */
+  storage: Storage;
+  /** One streamed pass over the shard's input tar. */
+  samples(): AsyncGenerator<Img2DatasetSample>;
+}
+
+/** Run `work` for shard `index` of the plan under the checkpoint protocol (see the header). */
+export async function runShardStage(stage: ShardStage, plan: RunPlan, index: number, work: (w: ShardWork) => Promise<StageOutcome>): Promise<StageSummary> {
+  const shard = shardOf(plan, index);
+  const layout = new RunLayout(plan.runUri);
+  const storage = storageFor(plan.runUri);
+  const marker = layout.done(stage, shard.name);
+  if (await storage.exists(marker)) return { ...(JSON.parse(await storage.readText(marker)) as StageSummary), skipped: true };
+  if (await failedInAny(storage, layout, stagesBefore(stage), shard.name)) {
+    return { shard: shard.name, skipped: false, samples: 0, failed: 0, failedEarlier: true };
+  }
+  const samples = () => readImg2DatasetShard(storageFor(shard.tar), shard.tar);
+  const outcome = await work({ plan, shard, layout, storage, samples });
+  const summary: StageSummary = { shard: shard.name, skipped: false, ...outcome };
+  await storage.writeAtomic(marker, JSON.stringify(summary));
+  return summary;
+}
+
+/** The outcome of a stage that writes one row per sample, from each row's error (null: ok). */
+export function rowsOutcome(errors: Array<string | null>): StageOutcome {
+  const failed = errors.filter((e) => e).length;
+  return { samples: errors.length, failed, counts: countReasons(errors, 'failed') };
+}
+
+/** `{ "<prefix>:<reason>": n }` for the non-null reasons. */
+export function countReasons(reasons: Array<string | null>, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of reasons) if (r) out[`${prefix}:${r}`] = (out[`${prefix}:${r}`] ?? 0) + 1;
+  return out;
+}

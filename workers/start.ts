@@ -1,0 +1,65 @@
+/**
+ * The worker process (`recaption worker`): check the machine and its models (GPU queue), then connect to the
+ * configured Temporal cluster and poll the chosen task queues until SIGINT/SIGTERM.
+ */
+import type { Duration } from '@temporalio/common';
+import type { LogLevel } from '@temporalio/worker';
+import type { QueueKind } from '../lib/config/task-queues';
+import type { Device } from '../lib/models/types';
+
+export interface WorkerProcessOptions {
+  queues: QueueKind[];
+  gpuQueue: string;
+  cpuQueue: string;
+  gpuConcurrency: number;
+  cpuConcurrency: number;
+  shutdownGrace: Duration;
+  logLevel: LogLevel;
+  /** Run configs whose models this worker loads and checks at start. */
+  configs: string[];
+  captioner?: string;
+  clip?: string;
+  dtype?: string;
+  device?: string;
+}
+
+export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
+  const note = (m: string) => process.stderr.write(`recaption: ${m}\n`);
+  // The model runtime (and then Temporal) load only when needed: a CPU-only worker never loads ONNX Runtime,
+  // and a refused start stays quick.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const checksNeeded = opts.queues.includes('gpu') || opts.device !== undefined || opts.configs.length > 0 || !!opts.captioner || !!opts.clip;
+  const check = checksNeeded ? (require('./model-check') as typeof import('./model-check')) : undefined;
+  const device: Device | undefined = check
+    ? await check.checkWorkerModels({ ...opts, load: opts.queues.includes('gpu'), note })
+    : undefined;
+
+  const { NativeConnection } = require('@temporalio/worker') as typeof import('@temporalio/worker');
+  const { temporalTarget } = require('../infra/temporal-target') as typeof import('../infra/temporal-target');
+  const { installWorkerLogger } = require('./logger') as typeof import('./logger');
+  const { buildWorkers, runWorkers } = require('./build') as typeof import('./build');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  installWorkerLogger(opts.logLevel);
+  const target = temporalTarget();
+  const connection = await NativeConnection.connect(target.connection);
+  const workers = await buildWorkers({
+    connection,
+    namespace: target.namespace,
+    queues: opts.queues,
+    gpuTaskQueue: opts.gpuQueue,
+    cpuTaskQueue: opts.cpuQueue,
+    ...(device !== undefined ? { device } : {}),
+    gpuConcurrency: opts.gpuConcurrency,
+    cpuConcurrency: opts.cpuConcurrency,
+    shutdownGraceTime: opts.shutdownGrace,
+  });
+  process.stderr.write(
+    `recaption worker: ${opts.queues.map((q) => (q === 'gpu' ? opts.gpuQueue : opts.cpuQueue)).join(', ')} on ${target.connection.address}/${target.namespace} (pid ${process.pid})\n`,
+  );
+  try {
+    await runWorkers(workers);
+  } finally {
+    await connection.close();
+    await check?.releaseModels();
+  }
+}
