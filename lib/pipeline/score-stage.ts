@@ -23,8 +23,12 @@ export interface ScoreModels {
   centroids: NearestCentroid | null;
 }
 
-export function scoreShard(plan: RunPlan, index: number, models: ScoreModels, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
+export async function scoreShard(plan: RunPlan, index: number, models: ScoreModels, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
   const { clip, centroids } = models;
+  if (plan.config.filters.imageCluster && !centroids) {
+    // Without it every sample would lose its cluster and be dropped by the filter, silently.
+    throw new Error(`run ${plan.runName} filters by image cluster: the score stage needs the nearest-centroid model`);
+  }
   return runShardStage('score', plan, index, async ({ shard, layout, storage, samples }) => {
     const captionRows = await CAPTION_TABLE.read(storage, layout.captions(shard.name));
     const byKey = new Map(captionRows.map((r) => [r.key, r]));

@@ -51,6 +51,9 @@ it('keeps raw-top30 samples whose nearest centroid is in the target, with assign
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
   try {
+    await captionShard(plan, 0, captioner);
+    // Scoring a filtered run without its nearest-centroid model would drop every sample: refused.
+    await expect(scoreShard(plan, 0, { clip, centroids: null })).rejects.toThrow(/needs the nearest-centroid model/);
     for (let i = 0; i < 2; i++) {
       await captionShard(plan, i, captioner);
       await scoreShard(plan, i, { clip, centroids: await new StageModels().centroids(plan.config) });
