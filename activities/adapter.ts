@@ -21,7 +21,7 @@ export interface ShardTask {
 export function stageContext(): StageContext {
   const ctx = Context.current();
   return {
-    heartbeat: (processed) => ctx.heartbeat({ processed }),
+    heartbeat: (processed, committed) => ctx.heartbeat(committed === undefined ? { processed } : { processed, committed }),
     signal: ctx.cancellationSignal,
     log: (m) => ctx.log.info(m),
   };

@@ -3,20 +3,19 @@
  * load on their device; CPU workers the rest, which load no model. The names are those in recorded histories.
  */
 import type { StageModels } from '../lib/pipeline/stage-models';
-import { captionActivity } from './caption';
+import { annotateActivity, shardsToAnnotate } from './annotate';
 import { computeThresholds, finalizeRun, planRun } from './run';
-import { scoreActivity } from './score';
 import { selectShard } from './select';
 import { writeShard } from './write';
 
 export type { ShardTask } from './adapter';
 
 export function createGpuActivities(models: StageModels) {
-  return { captionShard: captionActivity(models), scoreShard: scoreActivity(models) };
+  return { annotateShard: annotateActivity(models) };
 }
 
 export function createCpuActivities() {
-  return { planRun, computeThresholds, selectShard, writeShard, finalizeRun };
+  return { planRun, shardsToAnnotate, computeThresholds, selectShard, writeShard, finalizeRun };
 }
 
 export type GpuActivities = ReturnType<typeof createGpuActivities>;

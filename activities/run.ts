@@ -7,10 +7,12 @@ import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pi
 import { ruleOf } from '../lib/strategies/presets';
 import { runActivity, stageContext } from './adapter';
 
-/** What the run workflow keeps of the plan: where the run lives and how many shards it has. */
+/** What the run workflow keeps of the plan: where the run lives, how many shards it has, whether any annotation is needed. */
 export interface PlanResult {
   runUri: string;
   shardCount: number;
+  /** The strategy needs model annotations (captions, CLIP scores, clusters): the annotate phase runs. */
+  annotate: boolean;
 }
 
 export async function planRun(input: { config: unknown }): Promise<PlanResult> {
@@ -19,7 +21,7 @@ export async function planRun(input: { config: unknown }): Promise<PlanResult> {
     const config = parseConfig(input.config, 'workflow input');
     ruleOf(config.strategy); // a rule that cannot be built fails here, before any shard work
     const plan = await planStage(config);
-    return { runUri: plan.runUri, shardCount: plan.shards.length };
+    return { runUri: plan.runUri, shardCount: plan.shards.length, annotate: plan.annotations.compute.length > 0 };
   });
 }
 

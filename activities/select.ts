@@ -4,5 +4,5 @@ import { shardActivity, type ShardTask } from './adapter';
 
 /** CPU: filter + mix decisions for one shard under the pool-wide thresholds. */
 export function selectShard(task: ShardTask): Promise<StageSummary> {
-  return shardActivity('select', task, (plan) => selectStage(plan, task.index));
+  return shardActivity('select', task, (plan, ctx) => selectStage(plan, task.index, ctx));
 }

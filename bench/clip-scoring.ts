@@ -7,8 +7,8 @@
  *        texts tokenised, all before the clock starts) — the reference;
  *  (ii)  scorer: ClipScorer.embedImages / embedTexts + cosine on the same PixelTensors and strings (our stacking,
  *        dtype adaptation, tokenisation, L2 normalisation);
- *  (iii) stage: scoreShard on a real WebDataset shard of the same images (tar read, decode + preprocess with one
- *        batch of look-ahead, embed, cosine, parquet + commit marker).
+ *  (iii) stage: the annotate stage scoring committed captions on a real WebDataset shard of the same images (tar
+ *        read, decode + preprocess with one batch of look-ahead, embed, cosine, annotation parquets + commit).
  *
  * Overhead = t_ours / t_bare − 1; the issue's goal is ≤ 10 % for the scorer.
  */
@@ -27,8 +27,9 @@ import type { ClipScorer, Device, PixelTensor, RuntimeOptions } from '../lib/mod
 import { RunLayout } from '../lib/run/layout';
 import { planRun } from '../lib/pipeline/plan-stage';
 import { rawCaptionOf, readImg2DatasetShard } from '../lib/formats/img2dataset';
-import { scoreShard } from '../lib/pipeline/score-stage';
-import { CAPTION_TABLE, type CaptionRow } from '../lib/run/tables';
+import { annotateShard } from '../lib/pipeline/annotate-stage';
+import { annotationStore } from '../lib/run/plan';
+import { CAPTIONS_TABLE, type CaptionRow } from '../lib/run/tables';
 import { generateSampleData } from '../lib/sampledata';
 import { median, seconds } from './timing';
 
@@ -177,15 +178,9 @@ export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScori
     // (iii) the whole stage; each round scores a fresh run (a committed shard would be skipped).
     const captions: CaptionRow[] = samples.map((s) => ({
       key: s.key,
-      uid: s.uid,
-      raw_caption: s.raw,
       synthetic_caption: s.synthetic,
-      error: null,
-      error_message: null,
-      original_width: null,
-      original_height: null,
     }));
-    const captionParquet = CAPTION_TABLE.encode(captions);
+    const captionParquet = CAPTIONS_TABLE.encode(captions);
     let round = 0;
     const prepareStage = async (): Promise<() => Promise<void>> => {
       const config = parseConfig(
@@ -193,18 +188,20 @@ export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScori
           run: { name: `bench-${round++}` },
           input: { uri: input },
           output: { uri: path.join(root, 'out') },
-          strategy: { preset: 'raw-top30' },
+          // Reads captions, raw and synthetic scores; the captions are given, so the stage scores both.
+          strategy: { preset: 'raw30-synthetic70-filtered' },
+          annotations: { uri: path.join(root, `annotations-${round}`) },
           models: { captioner: { path: o.dir }, clip: { path: o.dir } },
           score: { batchSize },
         },
         'bench',
       );
       const plan = await planRun(config);
-      const file = new RunLayout(plan.runUri).captions(plan.shards[0]!.name);
+      const file = annotationStore(plan).file('captions', plan.shards[0]!);
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, captionParquet);
       return async () => {
-        const s = await scoreShard(plan, 0, { clip, centroids: null });
+        const s = await annotateShard(plan, 0, async () => ({ captioner: null, clip, centroids: null }));
         if (s.samples - s.failed !== n) throw new Error(`bench score stage scored ${s.samples - s.failed} of ${n} samples`);
       };
     };

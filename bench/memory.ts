@@ -16,7 +16,7 @@ import { parseConfig } from '../lib/config/load';
 import { WebDatasetWriter } from '../lib/formats/webdataset';
 import { loadCaptioner } from '../lib/models';
 import { generateTinyModels } from '../lib/models/tiny/generate';
-import { captionShard } from '../lib/pipeline/caption-stage';
+import { annotateShard } from '../lib/pipeline/annotate-stage';
 import { planRun } from '../lib/pipeline/plan-stage';
 
 const run = promisify(execFile);
@@ -47,14 +47,14 @@ async function writeShard(dir: string, samples: number, images: Buffer[]): Promi
   await writer.close();
 }
 
-/** Child: caption one shard and print the process's peak RSS. */
+/** Child: annotate one shard with captions (the GPU stage of a `synthetic` run) and print the process's peak RSS. */
 async function child(input: string, output: string, captionerDir: string, clipDir: string): Promise<void> {
   const config = parseConfig(
     {
       run: { name: 'mem', seed: 0 },
       input: { uri: input },
       output: { uri: output },
-      strategy: { preset: 'raw' },
+      strategy: { preset: 'synthetic' },
       models: { captioner: { path: captionerDir }, clip: { path: clipDir } },
       caption: { batchSize: 16, minLength: 2, maxLength: 2 },
     },
@@ -63,7 +63,7 @@ async function child(input: string, output: string, captionerDir: string, clipDi
   const plan = await planRun(config);
   const captioner = await loadCaptioner(captionerDir);
   const t0 = performance.now();
-  const summary = await captionShard(plan, 0, captioner);
+  const summary = await annotateShard(plan, 0, async () => ({ captioner, clip: null, centroids: null }));
   const seconds = (performance.now() - t0) / 1000;
   await captioner.release();
   // resourceUsage().maxRSS is in KiB on Linux.

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { benchCaptionTokens, type CaptionTokensResult } from './caption-tokens';
 import { benchClipScoring, type ClipScoringResult } from './clip-scoring';
+import { benchDecodeOnce, formatDecodeOnce, type DecodeOnceResult } from './decode-once';
 
 async function main(): Promise<void> {
   process.stdout.write(formatPreprocess(await benchPreprocess()) + '\n');
@@ -38,9 +39,9 @@ function flags(): BenchFlags {
   };
   return new Command('bench')
     .description('benchmarks, each as ratios against a reference measured in the same run (bench/README.md)')
-    .option('--only <list>', 'comma list of a (preprocessing), b (CLIP scoring), c (caption tokens/s)', 'a,b,c')
-    .option('--clip <dir>', 'CLIP model folder for (b)', path.join(TINY, 'tiny-clip'))
-    .option('--captioner <dir>', 'captioner folder for (c)', path.join(TINY, 'tiny-vit-gpt2'))
+    .option('--only <list>', 'comma list of a (preprocessing), b (CLIP scoring), c (caption tokens/s), d (decode once for two models)', 'a,b,c,d')
+    .option('--clip <dir>', 'CLIP model folder for (b), (d)', path.join(TINY, 'tiny-clip'))
+    .option('--captioner <dir>', 'captioner folder for (c), (d)', path.join(TINY, 'tiny-vit-gpt2'))
     .addOption(new Option('--device <device>', 'cpu or cuda:N').default('cpu').argParser((v) => {
       if (!/^(cpu|cuda:\d+)$/.test(v)) throw new Error(`--device must be cpu or cuda:N, got ${v}`);
       return v;
@@ -91,11 +92,12 @@ async function run(): Promise<void> {
   const only = new Set(f.only.split(',').map((s) => s.trim()));
   if (only.has('a')) await main(); // (a), the preprocessing block above
   const common = { device: f.device, dtype: f.dtype, runs: f.runs, threads: f.threads };
-  const out: { b?: ClipScoringResult; c?: CaptionTokensResult; machine: Record<string, unknown> } = {
+  const out: { b?: ClipScoringResult; c?: CaptionTokensResult; d?: DecodeOnceResult; machine: Record<string, unknown> } = {
     machine: { cpus: os.availableParallelism(), cpu_model: os.cpus()[0]?.model, node: process.version, argv: process.argv.slice(2) },
   };
   if (only.has('b')) printClip((out.b = await benchClipScoring({ dir: f.clip, images: f.images, batchSize: f.batch, ...common })));
   if (only.has('c')) printCaption((out.c = await benchCaptionTokens({ dir: f.captioner, batch: f.captionBatch, tokens: f.tokens, noCache: !f.nocache, ...common })));
+  if (only.has('d')) process.stdout.write(formatDecodeOnce((out.d = await benchDecodeOnce({ clipDir: f.clip, captionerDir: f.captioner, runs: f.runs }))) + '\n');
   if (f.json) writeFileSync(f.json, JSON.stringify(out, null, 2) + '\n');
 }
 

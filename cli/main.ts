@@ -22,8 +22,22 @@ const compareCommand = lazy(() => (require('./commands/compare') as typeof impor
 const imageClustersTargetCommand = lazy(
   () => (require('./commands/image-clusters') as typeof import('./commands/image-clusters')).imageClustersTargetCommand,
 );
+const planCommand = lazy(() => (require('./commands/plan') as typeof import('./commands/plan')).planCommand);
+const sweepCommand = lazy(() => (require('./commands/sweep') as typeof import('./commands/sweep')).sweepCommand);
 const presetsCommand = lazy(() => (require('./commands/presets') as typeof import('./commands/presets')).presetsCommand);
 const workerCommand = lazy(() => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand);
+
+const positive = (v: string) => {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError('must be a positive number');
+  return n;
+};
+
+/** How `plan` and `run --dry-run` estimate the GPU time. */
+const gpuEstimateOptions = (cmd: Command, when = '') =>
+  cmd
+    .option('--images-per-second <n>', `${when}GPU throughput to estimate the annotate stage with`, positive)
+    .option('--measure', `${when}time the annotate stage on one shard here (its annotations are kept for the run)`, false);
 
 const int = (v: string) => {
   const n = Number(v);
@@ -46,14 +60,32 @@ export function buildProgram(): Command {
     .option('--json', 'print progress and the summary as JSON lines', false)
     .action(demoCommand);
 
-  program
+  const run = program
     .command('run')
     .description('start (or resume: same run.name) a run from a YAML config and follow its progress')
     .requiredOption('-c, --config <file>', 'run config (YAML)')
     .option('--json', 'print progress and the summary as JSON lines', false)
     .option('--detach', 'start the run and return without waiting', false)
     .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
-    .action(runCommand);
+    .option('--dry-run', 'print what the run would do (annotations reused or computed, stages, GPU time) and exit', false);
+  gpuEstimateOptions(run, 'with --dry-run: ').action(runCommand);
+
+  const plan = program
+    .command('plan')
+    .description('what a run would do before anything runs: annotations it needs and reuses, stages, GPU time (= run --dry-run)')
+    .requiredOption('-c, --config <file>', 'run config (YAML)')
+    .option('--json', 'print JSON', false);
+  gpuEstimateOptions(plan).action(planCommand);
+
+  program
+    .command('sweep')
+    .description("one run per strategy over one annotation pass: the paper's table rows and the Fig. 2 threshold sweep, compared")
+    .requiredOption('-c, --config <file>', 'base run config (YAML); runs are named <run.name>-<strategy>')
+    .option('--presets <list>', 'comma-separated presets (`recaption presets`)')
+    .option('--fractions <list>', 'comma-separated top fractions for mix-threshold (Fig. 2)')
+    .option('--json', 'print JSON lines', false)
+    .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
+    .action(sweepCommand);
 
   program
     .command('report')
@@ -65,9 +97,8 @@ export function buildProgram(): Command {
 
   program
     .command('compare')
-    .description('set two runs side by side, as the paper\'s tables do')
-    .argument('<a>', 'run folder or report.json')
-    .argument('<b>', 'run folder or report.json')
+    .description('set two or more runs side by side, as the paper\'s tables do (one column per run, deltas against the first)')
+    .argument('<runs...>', 'run folders or report.json files (at least two; the first is the baseline)')
     .option('--json', 'print JSON', false)
     .action(compareCommand);
 
@@ -109,6 +140,8 @@ export function buildProgram(): Command {
     .option('--clip <dir>', 'load and check this CLIP model folder at start')
     .option('--dtype <dtype>', 'ONNX files of --captioner/--clip: fp32, fp16 (name_fp16.onnx) or quantized')
     .option('--device <device>', "cpu or cuda:N, checked at start; wins over a run config's models.device for this worker's activities")
+    .option('--metrics-port <n>', "serve Prometheus metrics (this worker's stages and the Temporal SDK's) at :N/metrics", int)
+    .option('--log-format <format>', 'text (readable) or json (one object per line, with run, stage, shard and attempt)', 'text')
     .action(workerCommand);
 
   program

@@ -1,9 +1,10 @@
 /** Start, resume, attach to and inspect runs — the client side of the run workflow. */
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { RunConfig } from '../lib/config/schema';
+import { ensureSearchAttributes } from '../infra/search-attributes';
 import { pageProgressQuery } from '../workflows/page';
 import { recaptionRun, runProgressQuery } from '../workflows/run';
-import { ALL_SEARCH_ATTRIBUTES, PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
+import { PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
 import { emptyProgress, SHARD_STAGES, type ShardStage } from '../lib/run/stages';
 import type { PageResult, RunProgress, RunSummary } from '../workflows/types';
 
@@ -11,27 +12,8 @@ export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
 }
 
-const INDEXED_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
-
-/**
- * Register the run's custom search attributes where missing, so a run on any cluster starts by itself
- * (the workflow upserts them; on a cluster without them its first task would fail). Where the operator API is
- * not allowed (e.g. Temporal Cloud: register them in the Cloud UI/tcld), say which ones are missing.
- */
-export async function ensureSearchAttributes(client: Client, namespace: string): Promise<void> {
-  const op = client.connection.operatorService;
-  const { customAttributes } = await op.listSearchAttributes({ namespace });
-  const missing = ALL_SEARCH_ATTRIBUTES.filter((k) => !(k.name in (customAttributes ?? {})));
-  if (missing.length === 0) return;
-  try {
-    await op.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_TYPE[k.type]])) });
-  } catch (e) {
-    throw new Error(
-      `namespace ${namespace} lacks the search attributes ${missing.map((k) => `${k.name} (${k.type})`).join(', ')} and they could not be added ` +
-        `(${(e as Error).message}); register them, e.g. temporal operator search-attribute create --name ${missing[0].name} --type ${missing[0].type}`,
-    );
-  }
-}
+// Home of the registration: infra/search-attributes.ts (the compose cluster runs it at start too).
+export { ensureSearchAttributes };
 
 export interface StartedRun {
   handle: WorkflowHandle<typeof recaptionRun>;

@@ -1,6 +1,6 @@
 /**
  * Finds (or builds once, then caches) the Go-built tools the project runs beside Node: the Temporal CLI
- * (dev server + Web UI) and fake-gcs-server (GCS emulator for tests). Pinned versions: temporal v1.5.1 is the
+ * (dev server + Web UI), fake-gcs-server (GCS emulator for tests) and kustomize (renders infra/k8s). Pinned versions: temporal v1.5.1 is the
  * last tag that `go install` can build (later ones carry replace directives).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -27,6 +27,13 @@ export const FAKE_GCS_SERVER: GoTool = {
   name: 'fake-gcs-server',
   envVar: 'FAKE_GCS_SERVER',
   module: 'github.com/fsouza/fake-gcs-server@v1.55.1',
+};
+
+/** Builds the Kubernetes overlays of infra/k8s (the manifests tests render and validate them). v5.7.1: later tags need Go ≥ 1.27. */
+export const KUSTOMIZE: GoTool = {
+  name: 'kustomize',
+  envVar: 'KUSTOMIZE',
+  module: 'sigs.k8s.io/kustomize/kustomize/v5@v5.7.1',
 };
 
 /** Machine-wide cache, so fresh clones on the same machine (CI) reuse one build. */

@@ -12,7 +12,6 @@ export const SELECTION_REASONS = {
   belowThresholds: 'below_thresholds',
   /** The rule needs a score the sample does not have (e.g. no precomputed raw score for its uid). */
   noScore: (source: string) => `no_${source}_score`,
-  noScores: 'no_scores',
   /** A kept sample that an optional filter rejects: `<filter>_filter:<rule>`, e.g. `basic_filter:few_words`. */
   filter: (filter: string, rule: string) => `${filter}_filter:${rule}`,
 } as const;
@@ -27,6 +26,7 @@ export const FAILURE_REASONS = {
   notScored: 'not_scored',
 } as const;
 
+/** (`no_scores` is read for decision files written before the unfiltered mix stopped reading synthetic scores.) */
 export function isSelectionReason(reason: string): boolean {
   return reason.startsWith('below_') || /^no_(raw_score|synthetic_score|scores)$/.test(reason) || /^[a-z0-9_]+_filter:/.test(reason);
 }

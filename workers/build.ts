@@ -2,13 +2,15 @@
  * The single worker builder every worker app uses (`recaption worker`, the demo's in-process worker, tests).
  * GPU queue: only the GPU activities (caption, score), one shard at a time per process by default — the model
  * batches internally and is loaded once per process, on the worker's device. CPU queue: the workflows and the
- * CPU activities, which load no model (a CPU-only worker never loads ONNX Runtime or sharp).
+ * CPU activities, which load no model (a CPU-only worker never loads ONNX Runtime).
  */
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createCpuActivities, createGpuActivities } from '../activities';
 import { defaultTaskQueue, type QueueKind } from '../lib/config/task-queues';
 import type { Device } from '../lib/models/types';
+import type { WorkerMetrics } from './metrics';
+import { stageInterceptor } from './stage-interceptor';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -28,6 +30,8 @@ export interface WorkerSetup {
   /** How long running activities get to finish on shutdown before they are cancelled. */
   shutdownGraceTime?: Duration;
   identity?: string;
+  /** Record per-stage metrics here (`recaption worker --metrics-port`); stage log context is added regardless. */
+  metrics?: WorkerMetrics;
 }
 
 export function workflowsPath(): string {
@@ -38,7 +42,13 @@ export async function buildWorkers(setup: WorkerSetup): Promise<Worker[]> {
   const workers: Worker[] = [];
   // Activities get this long to reach a checkpoint on SIGTERM; the SDK default (0) cancels them at once.
   const shutdownGraceTime: Duration = setup.shutdownGraceTime ?? '30s';
-  const common = { connection: setup.connection, namespace: setup.namespace, shutdownGraceTime, ...(setup.identity ? { identity: setup.identity } : {}) };
+  const common = {
+    connection: setup.connection,
+    namespace: setup.namespace,
+    shutdownGraceTime,
+    interceptors: { activity: [stageInterceptor(setup.metrics)] },
+    ...(setup.identity ? { identity: setup.identity } : {}),
+  };
   if (setup.queues.includes('cpu')) {
     workers.push(
       await Worker.create({

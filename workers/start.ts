@@ -6,6 +6,7 @@ import type { Duration } from '@temporalio/common';
 import type { LogLevel } from '@temporalio/worker';
 import type { QueueKind } from '../lib/config/task-queues';
 import type { Device } from '../lib/models/types';
+import { processLogLine, type LogFormat } from './log-format';
 
 export interface WorkerProcessOptions {
   queues: QueueKind[];
@@ -21,10 +22,15 @@ export interface WorkerProcessOptions {
   clip?: string;
   dtype?: string;
   device?: string;
+  /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port at /metrics. */
+  metricsPort?: number;
+  /** `text` (default) or `json`: one JSON object per line. */
+  logFormat?: LogFormat;
 }
 
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void> {
-  const note = (m: string) => process.stderr.write(`recaption: ${m}\n`);
+  const format = opts.logFormat ?? 'text';
+  const note = (m: string) => process.stderr.write(processLogLine(format, m));
   // The model runtime (and then Temporal) load only when needed: a CPU-only worker never loads ONNX Runtime,
   // and a refused start stays quick.
   /* eslint-disable @typescript-eslint/no-require-imports */
@@ -39,7 +45,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   const { installWorkerLogger } = require('./logger') as typeof import('./logger');
   const { buildWorkers, runWorkers } = require('./build') as typeof import('./build');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  installWorkerLogger(opts.logLevel);
+  const telemetry = opts.metricsPort === undefined ? undefined : await startTelemetry(opts.metricsPort, device);
+  installWorkerLogger(opts.logLevel, { format, ...(telemetry ? { prometheusBindAddress: telemetry.sdkBindAddress } : {}) });
+  if (telemetry) note(`metrics on :${telemetry.server.port}/metrics`);
   const target = temporalTarget();
   const connection = await NativeConnection.connect(target.connection);
   const workers = await buildWorkers({
@@ -52,14 +60,28 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
     gpuConcurrency: opts.gpuConcurrency,
     cpuConcurrency: opts.cpuConcurrency,
     shutdownGraceTime: opts.shutdownGrace,
+    ...(telemetry ? { metrics: telemetry.metrics } : {}),
   });
-  process.stderr.write(
-    `recaption worker: ${opts.queues.map((q) => (q === 'gpu' ? opts.gpuQueue : opts.cpuQueue)).join(', ')} on ${target.connection.address}/${target.namespace} (pid ${process.pid})\n`,
-  );
+  const started = `${opts.queues.map((q) => (q === 'gpu' ? opts.gpuQueue : opts.cpuQueue)).join(', ')} on ${target.connection.address}/${target.namespace} (pid ${process.pid})`;
+  process.stderr.write(format === 'json' ? processLogLine(format, `recaption worker: ${started}`) : `recaption worker: ${started}\n`);
   try {
     await runWorkers(workers);
   } finally {
     await connection.close();
     await check?.releaseModels();
+    await telemetry?.server.close();
   }
+}
+
+/** Our metrics server on `port`; the SDK's exporter on a free loopback port that it appends (workers/metrics-server.ts). */
+async function startTelemetry(port: number, device: Device | undefined) {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { freePort } = require('../infra/dev-server') as typeof import('../infra/dev-server');
+  const { createWorkerMetrics } = require('./metrics') as typeof import('./metrics');
+  const { serveMetrics } = require('./metrics-server') as typeof import('./metrics-server');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const sdkBindAddress = `127.0.0.1:${await freePort()}`;
+  const metrics = createWorkerMetrics(device !== undefined ? { device } : {});
+  const server = await serveMetrics(port, metrics.registry, `http://${sdkBindAddress}/metrics`);
+  return { metrics, server, sdkBindAddress };
 }

@@ -1,6 +1,7 @@
 /**
- * One page of shards (≤ 1,000): runs the phase's two stages per shard with bounded concurrency, counts
- * results, records failed shards and carries on. Continues-as-new with its counters when the server suggests.
+ * One page of shards (≤ 1,000): runs the phase's stages per shard with bounded concurrency (in the annotate phase
+ * only for shards whose annotations are missing), counts results, records failed shards and carries on.
+ * Continues-as-new with its counters when the server suggests.
  */
 import {
   ApplicationFailure,
@@ -40,38 +41,46 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
     gpu: proxyActivities<ShardActivities>(stageOptions('gpu', input.gpuTaskQueue, input.heartbeatTimeout)),
     cpu: proxyActivities<ShardActivities>(stageOptions('cpu', input.cpuTaskQueue, input.heartbeatTimeout)),
   };
-  let next = input.resumeFrom ?? input.start;
-  const inFlight = new Set<Promise<void>>();
-  setHandler(pageProgressQuery, () => ({ ...result, next, inFlight: inFlight.size, start: input.start, end: input.end }));
+  const cpu = proxyActivities<CpuActivities>(stageOptions('cpu', input.cpuTaskQueue, input.heartbeatTimeout));
+  const stages = PHASE_STAGES[input.phase];
+  const from = input.resumeFrom ?? input.start;
 
-  const [first, second] = PHASE_STAGES[input.phase];
+  // The GPU stage runs only for shards that lack annotations: the rest (annotated by any earlier run) need no GPU.
+  let work = Array.from({ length: input.end - from }, (_, k) => from + k);
+  if (input.phase === 'annotate') {
+    work = await cpu.shardsToAnnotate.executeWithOptions({ summary: `annotations of shards ${from}–${input.end - 1}` }, [
+      { runUri: input.runUri, start: from, end: input.end },
+    ]);
+    const reused = input.end - from - work.length;
+    result.progress.annotate.done += reused;
+    result.progress.annotate.skipped += reused;
+  }
+  let next = 0;
+  const inFlight = new Set<Promise<void>>();
+  setHandler(pageProgressQuery, () => ({ ...result, next: work[next] ?? input.end, inFlight: inFlight.size, start: input.start, end: input.end }));
+
   const call = (stage: ShardStage, index: number): Promise<StageSummary> =>
     proxies[STAGE_QUEUE[stage]][STAGE_ACTIVITY[stage]].executeWithOptions({ summary: `${stage} shard #${index}` }, [{ runUri: input.runUri, index }]);
-  const count = (stage: ShardStage, s: StageSummary) => {
-    if (s.failedEarlier) return;
-    result.progress[stage].done += 1;
-    if (s.skipped) result.progress[stage].skipped += 1;
-  };
 
   const runShard = async (index: number): Promise<void> => {
-    let stage: ShardStage = first;
+    let stage: ShardStage = stages[0]!;
     try {
-      const a = await call(first, index);
-      count(first, a);
-      if (a.failedEarlier) {
-        result.failedShards += 1;
-        return;
-      }
-      stage = second;
-      const b = await call(second, index);
-      count(second, b);
-      if (input.phase === 'select') {
-        // select's summary carries the decisions; write's carries nothing new.
-        result.samples += a.samples;
-        result.kept += a.counts?.kept ?? 0;
-        for (const src of ['raw', 'synthetic']) {
-          const n = a.counts?.[src] ?? 0;
-          if (n) result.keptBySource[src] = (result.keptBySource[src] ?? 0) + n;
+      for (stage of stages) {
+        const s = await call(stage, index);
+        if (s.failedEarlier) {
+          result.failedShards += 1;
+          return;
+        }
+        result.progress[stage].done += 1;
+        if (s.skipped) result.progress[stage].skipped += 1;
+        if (stage === 'select') {
+          // select's summary carries the decisions; write's carries nothing new.
+          result.samples += s.samples;
+          result.kept += s.counts?.kept ?? 0;
+          for (const src of ['raw', 'synthetic']) {
+            const n = s.counts?.[src] ?? 0;
+            if (n) result.keptBySource[src] = (result.keptBySource[src] ?? 0) + n;
+          }
         }
       }
     } catch (err) {
@@ -87,12 +96,12 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
 
   for (;;) {
     const draining = workflowInfo().continueAsNewSuggested;
-    if (draining && inFlight.size === 0 && next < input.end) {
+    if (draining && inFlight.size === 0 && next < work.length) {
       // History is long: start fresh with the counters (a few hundred bytes) and the next shard index.
-      await continueAsNew<typeof shardPageWorkflow>({ ...input, resumeFrom: next, carried: result });
+      await continueAsNew<typeof shardPageWorkflow>({ ...input, resumeFrom: work[next]!, carried: result });
     }
-    while (!draining && next < input.end && inFlight.size < input.maxConcurrentShards) {
-      const p: Promise<void> = runShard(next++).finally(() => inFlight.delete(p));
+    while (!draining && next < work.length && inFlight.size < input.maxConcurrentShards) {
+      const p: Promise<void> = runShard(work[next++]!).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
     if (inFlight.size === 0) break;

@@ -1,5 +1,6 @@
 /**
- * The run: plan → score phase (caption + score every shard, in child workflows of ≤ pageSize shards) →
+ * The run: plan → annotate phase (captions, CLIP scores, clusters for every shard that lacks them, in child
+ * workflows of ≤ pageSize shards; skipped when the strategy needs none) →
  * pool-wide thresholds → select phase (filter + mix, write) → finalize. Thresholds are global, so no shard
  * is selected before every shard is scored. The run continues-as-new between pages with a few KB of state.
  */
@@ -81,7 +82,7 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
     const plan = await cpu.planRun.executeWithOptions({ summary: 'plan shards' }, [{ config }]);
     state = {
       plan,
-      phase: 'score',
+      phase: plan.annotate ? 'annotate' : 'thresholds',
       nextPage: 0,
       totals: emptyPageResult(),
     };
@@ -134,8 +135,8 @@ export async function recaptionRun(input: RunInput): Promise<RunSummary> {
     }
   };
 
-  if (state.phase === 'score') {
-    await runPages(state, 'score');
+  if (state.phase === 'annotate') {
+    await runPages(state, 'annotate');
     state.phase = 'thresholds';
     state.nextPage = 0;
     show();

@@ -12,7 +12,7 @@ export type { StageSummary } from '../lib/pipeline/checkpoint';
 export type { ShardStage, StageCounters, StageProgress } from '../lib/run/stages';
 
 /** The run's phases: the shard phases (lib/run/stages.ts PHASE_STAGES) and the run-level steps around them. */
-export type Phase = 'plan' | 'score' | 'thresholds' | 'select' | 'finalize' | 'done';
+export type Phase = 'plan' | 'annotate' | 'thresholds' | 'select' | 'finalize' | 'done';
 
 export type { PlanResult } from '../activities/run';
 

@@ -1,13 +1,13 @@
-/** `recaption compare <a> <b>`: two runs side by side (preset, kept, CLIP scores, diversity, thresholds). */
+/** `recaption compare <run> <run> [run...]`: runs side by side (preset, kept, CLIP scores, diversity, thresholds). */
 import { compareReports, loadReport, renderComparison } from '../../lib/report';
 import { resolveRunUri } from './report';
 
 /**
- * `a` and `b` are run folders (their report.json is used when current, else the report is built from the
- * decision files, without writing anything) or report.json files.
+ * Each of `runs` (two or more) is a run folder (its report.json is used when current, else the report is built
+ * from the decision files, without writing anything) or a report.json file. The first is the baseline of the deltas.
  */
-export async function compareCommand(a: string, b: string, opts: { json: boolean }): Promise<void> {
-  const [ra, rb] = await Promise.all([loadReport(resolveRunUri(a)), loadReport(resolveRunUri(b))]);
-  const comparison = compareReports(ra, rb);
+export async function compareCommand(runs: string[], opts: { json: boolean }): Promise<void> {
+  const reports = await Promise.all(runs.map((r) => loadReport(resolveRunUri(r))));
+  const comparison = compareReports(reports);
   process.stdout.write(opts.json ? JSON.stringify(comparison, null, 2) + '\n' : renderComparison(comparison));
 }

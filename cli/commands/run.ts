@@ -14,6 +14,9 @@ export interface RunOptions {
   json: boolean;
   detach: boolean;
   localWorker: boolean;
+  dryRun: boolean;
+  imagesPerSecond?: number;
+  measure: boolean;
 }
 
 /** Start or resume a run and follow it to the end (shared with the demo). */
@@ -46,5 +49,10 @@ export async function executeRun(
 
 export async function runCommand(opts: RunOptions): Promise<void> {
   const config = await loadConfigFile(opts.config);
+  if (opts.dryRun) {
+    // Loaded here only: a plain run does not load the model runtime in the CLI.
+    const { printPlan } = require('./plan') as typeof import('./plan'); // eslint-disable-line @typescript-eslint/no-require-imports
+    return printPlan(config, opts);
+  }
   await executeRun(config, temporalTarget(), opts);
 }

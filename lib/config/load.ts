@@ -22,6 +22,7 @@ export function parseConfig(raw: unknown, source: string, baseDir = process.cwd(
   c.output.uri = abs(c.output.uri);
   c.models.captioner.path = abs(c.models.captioner.path);
   c.models.clip.path = abs(c.models.clip.path);
+  if (c.annotations.uri) c.annotations.uri = abs(c.annotations.uri);
   if (c.filters.imageCluster) {
     c.filters.imageCluster.centroids = abs(c.filters.imageCluster.centroids);
     c.filters.imageCluster.target = abs(c.filters.imageCluster.target);
@@ -45,16 +46,36 @@ export async function loadConfigFile(file: string): Promise<RunConfig> {
   return parseConfig(raw, file, path.dirname(path.resolve(file)));
 }
 
+const canonical = (v: unknown): unknown =>
+  v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+    : v;
+
+/**
+ * The part of a config that changes outputs. Temporal tuning, the device, ORT session options and where annotations
+ * are kept do not (beyond float rounding), so a resumed run may change them freely, e.g. move to GPU workers.
+ */
+function outputDeterminants(c: RunConfig): object {
+  const { temporal: _t, annotations: _a, models, ...others } = c;
+  const { session: _s, device: _d, ...modelFiles } = models;
+  return canonical({ ...others, models: modelFiles }) as object;
+}
+
 /** Stable hash of everything that changes outputs (key order independent). */
 export function configHash(c: RunConfig): string {
-  const canonical = (v: unknown): unknown =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
-      : v;
-  // Temporal tuning, the device and ORT session options do not change outputs (beyond float rounding), so a
-  // resumed run may change them freely, e.g. move to GPU workers.
-  const { temporal: _t, models, ...others } = c;
-  const { session: _s, device: _d, ...modelFiles } = models;
-  const rest = { ...others, models: modelFiles };
-  return createHash('sha256').update(JSON.stringify(canonical(rest))).digest('hex').slice(0, 16);
+  return createHash('sha256').update(JSON.stringify(outputDeterminants(c))).digest('hex').slice(0, 16);
+}
+
+/** The dotted paths of the output-changing fields that differ between two configs, e.g. `strategy.preset`. */
+export function configChanges(before: RunConfig, after: RunConfig): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+    if (isObj(a) && isObj(b)) {
+      const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+      for (const k of [...keys].sort()) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(at);
+  };
+  walk(outputDeterminants(before), outputDeterminants(after), '');
+  return out;
 }

@@ -169,9 +169,32 @@ export const configSchema = z
             target: z.string().min(1),
             /** DataComp uses the centroids as stored ('as-is'); 'l2' normalises them first (cosine). */
             centroidNorm: z.enum(['as-is', 'l2']).default('as-is'),
+            /**
+             * false: assign every image its cluster (an annotation later `-in1k` runs reuse) without filtering this
+             * run. The `-in1k` presets need true.
+             */
+            apply: z.boolean().default(true),
           })
           .strict()
           .optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Annotations: captions, CLIP scores and image clusters, computed once per (input shard, model, options) by the
+     * GPU stage and shared by every run that uses the same annotations folder (lib/run/annotations.ts).
+     */
+    annotations: z
+      .object({
+        /** Folder (local or gs://) of the shared annotations. Default: `<output.uri>/_annotations`. */
+        uri: z.string().min(1).optional(),
+        /**
+         * Annotate more than this run's strategy needs, for later runs (other presets, sweeps) to reuse:
+         * `captions`, `rawScores`, `syntheticScores` (image clusters: `filters.imageCluster` with `apply: false`).
+         */
+        include: z.array(z.enum(['captions', 'rawScores', 'syntheticScores'])).default([]),
+        /** Samples per committed chunk of a shard's annotations: a preempted GPU loses at most this much work. */
+        chunkSize: z.number().int().min(1).default(1000),
       })
       .strict()
       .prefault({}),
@@ -214,6 +237,9 @@ export const configSchema = z
     }
     if (presetNeedsImageCluster(c.strategy.preset) && !c.filters.imageCluster) {
       ctx.addIssue({ code: 'custom', path: ['filters', 'imageCluster'], message: `is required by preset ${c.strategy.preset} (centroids + target)` });
+    }
+    if (presetNeedsImageCluster(c.strategy.preset) && c.filters.imageCluster?.apply === false) {
+      ctx.addIssue({ code: 'custom', path: ['filters', 'imageCluster', 'apply'], message: `must be true for preset ${c.strategy.preset}` });
     }
     if (c.strategy.preset === 'mix-threshold' && c.strategy.fraction === undefined) {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'fraction'], message: 'is required by preset mix-threshold' });

@@ -165,6 +165,8 @@ export interface ShardRef {
   /** File stem, e.g. '00000003'. */
   name: string;
   tar: string;
+  /** The tar's content fingerprint (lib/storage StorageStat.fingerprint). */
+  fingerprint: string;
   parquet: string | null;
   stats: string | null;
 }
@@ -174,10 +176,10 @@ export interface ShardRef {
  * sibling parquet / stats files when present. Sub-folders are ignored.
  */
 export async function listShards(storage: Storage, folder: string): Promise<ShardRef[]> {
-  const uris = await storage.list(folder);
-  const direct = new Set(uris.filter((u) => joinUri(folder, baseName(u)) === u).map((u) => baseName(u)));
+  const listed = (await storage.listStats(folder)).filter((f) => joinUri(folder, baseName(f.uri)) === f.uri);
+  const direct = new Map(listed.map((f) => [baseName(f.uri), f]));
   const shards: ShardRef[] = [];
-  for (const file of direct) {
+  for (const [file, tar] of direct) {
     const m = /^(\d+)\.tar$/.exec(file);
     if (!m) continue;
     const name = m[1];
@@ -185,6 +187,7 @@ export async function listShards(storage: Storage, folder: string): Promise<Shar
       shard: Number(name),
       name,
       tar: joinUri(folder, file),
+      fingerprint: tar.fingerprint,
       parquet: direct.has(`${name}.parquet`) ? joinUri(folder, `${name}.parquet`) : null,
       stats: direct.has(`${name}_stats.json`) ? joinUri(folder, `${name}_stats.json`) : null,
     });

@@ -9,6 +9,7 @@
  * - prefix-LM (BLIP-2 style): image -> LM input embeddings fed as the first step of a decoder-only LM with past
  *   KV; `begin` runs the image side and the prefix prefill (to add).
  */
+import type { DecodedImage } from './preprocess';
 import type { TextTokenizer } from './tokenizer';
 import type { PixelTensor } from './types';
 
@@ -37,6 +38,7 @@ export interface CaptionModel {
   readonly eosIds: readonly number[];
   readonly tokenizer: TextTokenizer;
   preprocess(image: Buffer): Promise<PixelTensor>;
+  preprocessDecoded(image: DecodedImage): Promise<PixelTensor>;
   /** Runs the image side for a batch and returns a fresh decoding state with one row per image. */
   begin(pixels: readonly PixelTensor[]): Promise<DecodeState>;
   release(): Promise<void>;

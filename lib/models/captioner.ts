@@ -10,7 +10,7 @@ import { loadPrefixLm } from './families/prefix-lm';
 import { loadVisionEncoderDecoder } from './families/vision-encoder-decoder';
 import { generateTokens } from './generation';
 import { ModelFolder } from './model-folder';
-import type { DecodeOptions } from './preprocess';
+import type { DecodedImage, DecodeOptions } from './preprocess';
 import { TextTokenizer } from './tokenizer';
 import type { CaptionOptions, Captioner, PixelTensor, RuntimeOptions } from './types';
 
@@ -65,6 +65,7 @@ export async function loadCaptioner(dir: string, opts: LoadCaptionerOptions = {}
     modelDir: model.modelDir,
     family: model.family,
     preprocess: (image: Buffer): Promise<PixelTensor> => model.preprocess(image),
+    preprocessDecoded: (image: DecodedImage): Promise<PixelTensor> => model.preprocessDecoded(image),
     async caption(pixels: PixelTensor[], seeds: string[], options: CaptionOptions): Promise<string[]> {
       if (pixels.length !== seeds.length) throw new Error(`caption: ${pixels.length} images but ${seeds.length} seeds`);
       const captions: string[] = [];

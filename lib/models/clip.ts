@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { InputError } from '../errors';
 import { loadJointParts } from './clip-joint';
 import { FLOAT_TYPES, ModelFolder, onnxFileName, staticDim, type LoadedSession, type SessionSignature, type TensorSpec } from './model-folder';
-import { checkPixelBatch, loadImageProcessor, outputSize, preprocessImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
+import { checkPixelBatch, loadImageProcessor, outputSize, preprocessDecoded, preprocessImage, type DecodedImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
 import { batchFloatTensor, floatInputType, int64Tensor, readFloats, runSession } from './session';
 import { l2NormalizeInPlace } from './similarity';
 import { TextTokenizer } from './tokenizer';
@@ -162,6 +162,10 @@ class OnnxClipScorer implements ClipScorer {
 
   preprocess(image: Buffer): Promise<PixelTensor> {
     return preprocessImage(image, this.spec, this.settings.decode);
+  }
+
+  preprocessDecoded(image: DecodedImage): Promise<PixelTensor> {
+    return preprocessDecoded(image, this.spec, this.settings.decode);
   }
 
   async embedImages(pixels: PixelTensor[]): Promise<Float32Array[]> {

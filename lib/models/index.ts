@@ -13,6 +13,8 @@ export { createSession, sessionOptions, parseDevice } from './session';
 export { resampleLikePil, PIL_FILTERS, type PilFilter } from './resample';
 export {
   preprocessImage,
+  decodeImage,
+  preprocessDecoded,
   decodeRgb,
   resizeRgb,
   parseImageProcessor,
@@ -22,6 +24,7 @@ export {
   shortestEdgeSize,
   centerCropOffset,
   DEFAULT_MAX_PIXELS,
+  type DecodedImage,
   type DecodeOptions,
   type ImageProcessorSpec,
 } from './preprocess';

@@ -11,6 +11,8 @@
  *                size or shortest edge), center crop at floor((H-h)/2).
  * Then rescale (1/255) and normalise (mean/std) in float32 into CHW float32. Embedded ICC profiles are ignored,
  * as PIL does. test/lib/models/preprocess-parity.test.ts measures both resamplers against Pillow.
+ * An image is decoded once (decodeImage: full size, as stored) and each model's tensor is made from those pixels
+ * (preprocessDecoded); preprocessImage is the two in a row, so a tensor never depends on who shared the decode.
  */
 import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 import { z } from 'zod';
@@ -155,8 +157,8 @@ export interface DecodeOptions {
    */
   failOn?: 'none' | 'truncated' | 'error' | 'warning';
   /**
-   * Who resizes. 'sharp' (default): libvips shrinks, in its thread pool, streaming — within a few levels of
-   * Pillow; images that grow take the exact port. 'pillow': the exact TypeScript port of Pillow's resampler for
+   * Who resizes the decoded pixels. 'sharp' (default): libvips shrinks, in its thread pool — within a few levels
+   * of Pillow; images that grow take the exact port. 'pillow': the exact TypeScript port of Pillow's resampler for
    * every image (bit-exact with Pillow 13), single-threaded JS, several times slower on large images.
    */
   resampler?: 'sharp' | 'pillow';
@@ -175,23 +177,36 @@ interface RawRgb {
 }
 
 /** How the reference's resize sees the decoded image (PIL's mode, roughly). */
-type SourceKind = 'plain' | 'alpha' | 'palette' | 'cmyk';
+export type SourceKind = 'plain' | 'alpha' | 'palette' | 'cmyk';
 
-interface Source {
-  input: SharpOptions;
-  /** apply the EXIF orientation (transformers' load_image does, OpenAI CLIP does not) */
-  orient: boolean;
-  /** size as the reference sees it, after orientation */
-  width: number;
-  height: number;
-  kind: SourceKind;
-  hasAlpha: boolean;
-  /** 16 bits per sample: PIL keeps the high byte before resizing, libvips would resize in 16 bits */
-  sixteenBit: boolean;
+/**
+ * An image decoded once at full size, in the layout every reference preprocessing can start from: OpenAI CLIP
+ * resizes it as stored, in its own mode; transformers orients it and converts it to RGB first (preprocessDecoded).
+ * It is the largest buffer of a sample (a 2048 x 1536 photo is 9 MiB): keep it only until the tensors of every model
+ * that needs it are made, then drop it.
+ */
+export interface DecodedImage {
+  /**
+   * Interleaved 8-bit samples, row-major, EXIF orientation NOT applied: RGB (3 channels); RGBA when hasAlpha; the
+   * C, M, Y, K samples when kind is 'cmyk'. Shared by every model's preprocessing, which never writes to it.
+   */
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 3 | 4;
+  /** 'palette' for palette and 1-bit images (Pillow resizes those with NEAREST), 'alpha' for the others with alpha. */
+  readonly kind: SourceKind;
+  readonly hasAlpha: boolean;
+  /** The file has 16 bits per sample; `data` holds libvips's 8-bit conversion (README, "Preprocessing parity"). */
+  readonly sixteenBit: boolean;
+  /** EXIF orientation, 1..8 (1 when absent): transformers' load_image applies it, OpenAI CLIP does not. */
+  readonly orientation: number;
 }
 
-/** Header check shared by both decode paths: sharp input options, size and kind of the image, or a SampleError. */
-async function probe(image: Buffer, opts: DecodeOptions, orient: boolean): Promise<Source> {
+type Header = Omit<DecodedImage, 'data' | 'channels'> & { input: SharpOptions };
+
+/** Header check before decoding: sharp input options, size and kind of the image, or a SampleError. */
+async function probe(image: Buffer, opts: DecodeOptions): Promise<Header> {
   if (image.length === 0) throw new SampleError('empty_image', 'image has zero bytes');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
@@ -205,15 +220,10 @@ async function probe(image: Buffer, opts: DecodeOptions, orient: boolean): Promi
   const { width, height } = meta;
   if (!width || !height) throw new SampleError('empty_image', `image has no pixels (${width ?? 0}x${height ?? 0})`);
   if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
-  const swap = orient && (meta.orientation ?? 1) >= 5; // orientations 5-8 transpose the image
   // Pillow opens palette images (and 1-bit ones) as "P" / "1", which it resizes with NEAREST whatever the filter.
   const kind: SourceKind = meta.space === 'cmyk' ? 'cmyk' : meta.isPalette || meta.bitsPerSample === 1 ? 'palette' : meta.hasAlpha ? 'alpha' : 'plain';
-  return { input, orient, width: swap ? height : width, height: swap ? width : height, kind, hasAlpha: !!meta.hasAlpha, sixteenBit: meta.depth === 'ushort' };
-}
-
-function decoder(image: Buffer, src: Source): Sharp {
-  const s = sharp(image, src.input);
-  return src.orient ? s.rotate() : s;
+  const orientation = meta.orientation !== undefined && meta.orientation >= 1 && meta.orientation <= 8 ? meta.orientation : 1;
+  return { input, width, height, kind, hasAlpha: !!meta.hasAlpha, sixteenBit: meta.depth === 'ushort', orientation };
 }
 
 async function raw(pipeline: Sharp, channels: number): Promise<RawRgb> {
@@ -224,37 +234,25 @@ async function raw(pipeline: Sharp, channels: number): Promise<RawRgb> {
   return { data: out.data, width: out.info.width, height: out.info.height };
 }
 
-/** Full-size decode: RGB like PIL's convert('RGB'), or the image's RGBA / CMYK samples. */
-async function decodeFull(image: Buffer, src: Source, layout: 'rgb' | 'rgba' | 'cmyk'): Promise<RawRgb> {
+/** sharp input options for RGB we decoded (its size was checked against maxPixels then). */
+const rawRgbInput = (rgb: RawRgb): SharpOptions => ({ raw: { width: rgb.width, height: rgb.height, channels: 3 }, limitInputPixels: false });
+
+/**
+ * Decodes an encoded image once, at full size (see DecodedImage). Throws SampleError: 'empty_image',
+ * 'too_many_pixels' (before decoding, from the header) or 'decode_error'.
+ */
+export async function decodeImage(image: Buffer, opts: DecodeOptions = {}): Promise<DecodedImage> {
+  const { input, ...header } = await probe(image, opts);
+  const channels = header.kind === 'cmyk' || header.hasAlpha ? 4 : 3;
   try {
-    if (layout === 'rgba') return await raw(decoder(image, src).ensureAlpha().toColourspace('srgb'), 4);
-    if (src.kind === 'cmyk') {
-      // The CMYK samples themselves: libvips would convert through an ICC profile, PIL converts naively.
-      const cmyk = await raw(decoder(image, src).pipelineColourspace('cmyk').toColourspace('cmyk'), 4);
-      return layout === 'cmyk' ? cmyk : { ...cmyk, data: cmykToRgbLikePil(cmyk.data) };
-    }
-    return await raw(decoder(image, src).removeAlpha().toColourspace('srgb'), 3);
+    const s = sharp(image, input);
+    // The CMYK samples themselves: libvips would convert through an ICC profile, PIL converts naively.
+    const pipeline = header.kind === 'cmyk' ? s.pipelineColourspace('cmyk').toColourspace('cmyk') : (header.hasAlpha ? s.ensureAlpha() : s.removeAlpha()).toColourspace('srgb');
+    const { data, width, height } = await raw(pipeline, channels);
+    return { ...header, data, width, height, channels };
   } catch (err) {
     throw decodeError(err);
   }
-}
-
-/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB'). Throws SampleError. */
-export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}, orient = false): Promise<RawRgb> {
-  return decodeFull(image, await probe(image, opts, orient), 'rgb');
-}
-
-function targetSize(width: number, height: number, spec: ImageProcessorSpec): { width: number; height: number } | undefined {
-  if (spec.resize?.mode === 'shortest_edge') return shortestEdgeSize(width, height, spec.resize.size);
-  if (spec.resize?.mode === 'exact') return { width: spec.resize.width, height: spec.resize.height };
-  return undefined;
-}
-
-/** Resizes decoded RGB per the spec with Pillow's resampling. */
-export function resizeRgb(rgb: RawRgb, spec: ImageProcessorSpec, filter: PilFilter = spec.filter): RawRgb {
-  const target = targetSize(rgb.width, rgb.height, spec);
-  if (!target) return rgb;
-  return { data: resampleLikePil(rgb.data, rgb.width, rgb.height, target.width, target.height, filter), ...target };
 }
 
 const dropAlpha = (rgba: Uint8Array): Uint8Array => {
@@ -267,24 +265,67 @@ const dropAlpha = (rgba: Uint8Array): Uint8Array => {
   return out;
 };
 
-/** The Pillow-exact path: full-size decode, then Pillow's resize in the mode the reference resizes in. */
-async function resizedWithPillow(image: Buffer, spec: ImageProcessorSpec, src: Source): Promise<RawRgb> {
-  if (spec.reference === 'transformers') return resizeRgb(await decodeFull(image, src, 'rgb'), spec);
-  if (src.kind === 'palette') return resizeRgb(await decodeFull(image, src, 'rgb'), spec, 'nearest');
-  const target = targetSize(src.width, src.height, spec);
-  if (src.kind === 'plain' || !target || (target.width === src.width && target.height === src.height)) {
-    return resizeRgb(await decodeFull(image, src, 'rgb'), spec);
-  }
-  // RGBA (premultiplied unless NEAREST, as PIL) or CMYK: 4 channels through the resampler, then to RGB.
-  const full = await decodeFull(image, src, src.kind === 'cmyk' ? 'cmyk' : 'rgba');
-  const premultiply = src.kind === 'alpha' && spec.filter !== 'nearest';
-  if (premultiply) premultiplyLikePil(full.data);
-  const out = resampleLikePil(full.data, full.width, full.height, target.width, target.height, spec.filter, 4);
-  if (premultiply) unpremultiplyLikePil(out);
-  return { data: src.kind === 'cmyk' ? cmykToRgbLikePil(out) : dropAlpha(out), ...target };
+/** PIL's convert('RGB') of the decoded samples: alpha dropped (not composited), CMYK converted naively. */
+function rgbOf(image: DecodedImage): RawRgb {
+  const { width, height } = image;
+  if (image.kind === 'cmyk') return { data: cmykToRgbLikePil(image.data), width, height };
+  return { data: image.channels === 4 ? dropAlpha(image.data) : image.data, width, height };
 }
 
-const SHARP_KERNELS: Partial<Record<PilFilter, 'nearest' | 'linear' | 'cubic' | 'lanczos3'>> = {
+/**
+ * EXIF orientation as sharp's mirrors and clockwise rotation, in the order sharp applies them (mirrors first):
+ * the same pixels as sharp(bytes).rotate() (auto-orient), which libvips does as rotation then mirror.
+ */
+const ORIENTATIONS: Record<number, { flip?: true; flop?: true; angle?: number }> = {
+  2: { flop: true },
+  3: { angle: 180 },
+  4: { flip: true },
+  5: { flip: true, angle: 90 }, // transpose
+  6: { angle: 90 },
+  7: { flop: true, angle: 90 }, // transverse
+  8: { angle: 270 },
+};
+
+/** RGB with the EXIF orientation applied, as transformers' load_image gives it. */
+async function orientedRgb(image: DecodedImage): Promise<RawRgb> {
+  const rgb = rgbOf(image);
+  const o = ORIENTATIONS[image.orientation];
+  if (!o) return rgb;
+  let s = sharp(rgb.data, rawRgbInput(rgb));
+  if (o.flip) s = s.flip();
+  if (o.flop) s = s.flop();
+  if (o.angle) s = s.rotate(o.angle);
+  return raw(s, 3);
+}
+
+/** Decodes to packed RGB uint8 at full size, like PIL's Image.open(...).convert('RGB') (+ exif_transpose when `orient`). */
+export async function decodeRgb(image: Buffer, opts: DecodeOptions = {}, orient = false): Promise<RawRgb> {
+  const decoded = await decodeImage(image, opts);
+  return orient ? orientedRgb(decoded) : rgbOf(decoded);
+}
+
+function targetSize(width: number, height: number, spec: ImageProcessorSpec): { width: number; height: number } | undefined {
+  if (spec.resize?.mode === 'shortest_edge') return shortestEdgeSize(width, height, spec.resize.size);
+  if (spec.resize?.mode === 'exact') return { width: spec.resize.width, height: spec.resize.height };
+  return undefined;
+}
+
+/** Whether the spec's resize makes the image larger on either axis. */
+function enlarges(image: { width: number; height: number }, spec: ImageProcessorSpec): boolean {
+  const target = targetSize(image.width, image.height, spec);
+  return target !== undefined && (target.width > image.width || target.height > image.height);
+}
+
+/** Resizes decoded RGB per the spec with Pillow's resampling. */
+export function resizeRgb(rgb: RawRgb, spec: ImageProcessorSpec, filter: PilFilter = spec.filter): RawRgb {
+  const target = targetSize(rgb.width, rgb.height, spec);
+  if (!target) return rgb;
+  return { data: resampleLikePil(rgb.data, rgb.width, rgb.height, target.width, target.height, filter), ...target };
+}
+
+type SharpKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
+
+const SHARP_KERNELS: Partial<Record<PilFilter, SharpKernel>> = {
   nearest: 'nearest',
   bilinear: 'linear',
   bicubic: 'cubic',
@@ -292,49 +333,59 @@ const SHARP_KERNELS: Partial<Record<PilFilter, 'nearest' | 'linear' | 'cubic' | 
 };
 
 /**
- * The sharp path: decode + shrink (+ crop) in one libvips pipeline, which never materialises the full-size image in
- * JS and computes only the cropped part of the resize. libvips matches Pillow within a few levels when shrinking but
- * not when enlarging (it interpolates instead of filtering), so images that grow on either axis, which are small,
- * take the Pillow-exact path; so do, for openai_clip, palette images (Pillow resizes them with NEAREST: exact and
- * cheap) and images with alpha (Pillow resizes them premultiplied in 8 bits, libvips in floats: where alpha is low,
- * un-premultiplying turns that into tens of levels).
- * Images whose reference converts first in a way libvips cannot (alpha dropped before the resize, CMYK converted
- * naively, 16 bits cut to 8) get a full-size RGB pass before the resize.
+ * The size libvips should pre-shrink an axis to before its last resize: when shrinking 4x or more, libvips would
+ * box-average by floor(factor / 2) first (its reducing gap, which sharp does not expose), further from Pillow's
+ * single filter than a pre-shrink by the same factor with the model's own kernel (README, "Preprocessing parity").
  */
-async function resizedWithSharp(image: Buffer, spec: ImageProcessorSpec, src: Source, kernel: 'nearest' | 'linear' | 'cubic' | 'lanczos3'): Promise<RawRgb> {
-  const target = targetSize(src.width, src.height, spec);
-  const enlarges = target !== undefined && (target.width > src.width || target.height > src.height);
-  const pillowMode = spec.reference === 'openai_clip' && (src.kind === 'palette' || src.kind === 'alpha');
-  if (enlarges || pillowMode) return resizedWithPillow(image, spec, src);
-  const size = target ?? { width: src.width, height: src.height };
-  let pipeline: Sharp;
-  if (src.sixteenBit || (spec.reference === 'transformers' && (src.hasAlpha || src.kind === 'cmyk'))) {
-    const rgb = await decodeFull(image, src, 'rgb');
-    pipeline = sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } });
-  } else {
-    // openai_clip resizes CMYK as CMYK, which libvips can do too.
-    pipeline = decoder(image, src);
-    if (src.kind === 'cmyk') pipeline = pipeline.pipelineColourspace('cmyk');
+function preShrunk(from: number, to: number): number {
+  const k = Math.floor(from / to / 2);
+  return k >= 2 ? Math.round(from / k) : from;
+}
+
+/**
+ * libvips resize (+ crop) of decoded RGB on libuv's threads, computing only the cropped part of the last resize.
+ * It matches Pillow within a few levels when shrinking but not when enlarging (it interpolates instead of
+ * filtering), so callers send images that grow on either axis, which are small, to the Pillow-exact port.
+ */
+async function shrinkWithSharp(rgb: RawRgb, spec: ImageProcessorSpec, kernel: SharpKernel): Promise<RawRgb> {
+  const size = targetSize(rgb.width, rgb.height, spec);
+  if (!size || (size.width === rgb.width && size.height === rgb.height)) return rgb; // toPixelTensor crops
+  const pre = kernel === 'nearest' ? rgb : { width: preShrunk(rgb.width, size.width), height: preShrunk(rgb.height, size.height) };
+  const input = pre.width === rgb.width && pre.height === rgb.height ? rgb : await raw(sharp(rgb.data, rawRgbInput(rgb)).resize(pre.width, pre.height, { kernel, fit: 'fill' }), 3);
+  let pipeline = sharp(input.data, rawRgbInput(input)).resize(size.width, size.height, { kernel, fit: 'fill' });
+  const crop = spec.crop;
+  if (crop && crop.width <= size.width && crop.height <= size.height) {
+    const left = centerCropOffset(size.width, crop.width, spec.reference);
+    const top = centerCropOffset(size.height, crop.height, spec.reference);
+    pipeline = pipeline.extract({ left, top, width: crop.width, height: crop.height });
   }
-  try {
-    if (size.width !== src.width || size.height !== src.height) {
-      // fastShrinkOnLoad off: JPEG shrink-on-load (DCT scaling) changes pixels; sharp then still uses it, but only
-      // for JPEGs shrunk 4x or more, leaving at least 2x to the kernel.
-      pipeline = pipeline.resize(size.width, size.height, { kernel, fit: 'fill', fastShrinkOnLoad: false });
-    }
-    if (spec.crop && spec.crop.width <= size.width && spec.crop.height <= size.height) {
-      const left = centerCropOffset(size.width, spec.crop.width, spec.reference);
-      const top = centerCropOffset(size.height, spec.crop.height, spec.reference);
-      pipeline = pipeline.extract({ left, top, width: spec.crop.width, height: spec.crop.height });
-    }
-    if (src.kind === 'cmyk' && !src.sixteenBit && spec.reference === 'openai_clip') {
-      const cmyk = await raw(pipeline.toColourspace('cmyk'), 4);
-      return { ...cmyk, data: cmykToRgbLikePil(cmyk.data) };
-    }
-    return await raw(pipeline.removeAlpha().toColourspace('srgb'), 3);
-  } catch (err) {
-    throw decodeError(err);
-  }
+  return raw(pipeline, 3);
+}
+
+/** transformers: load_image's RGB (EXIF orientation applied, alpha dropped, CMYK converted), then the resize. */
+async function transformersResize(image: DecodedImage, spec: ImageProcessorSpec, kernel: SharpKernel | undefined): Promise<RawRgb> {
+  const rgb = await orientedRgb(image);
+  return kernel && !enlarges(rgb, spec) ? shrinkWithSharp(rgb, spec, kernel) : resizeRgb(rgb, spec);
+}
+
+/**
+ * OpenAI CLIP: the image as stored, resized in its own mode. libvips takes only plain images it shrinks; Pillow's
+ * port the rest: palette images (NEAREST whatever the filter: exact and cheap), images with alpha (Pillow resizes
+ * them premultiplied in 8 bits, libvips in floats: where alpha is low, un-premultiplying turns that into tens of
+ * levels) and CMYK (sharp takes 4 raw channels as RGBA and would premultiply by K as if it were alpha).
+ */
+async function openaiClipResize(image: DecodedImage, spec: ImageProcessorSpec, kernel: SharpKernel | undefined): Promise<RawRgb> {
+  if (image.kind === 'palette') return resizeRgb(rgbOf(image), spec, 'nearest');
+  if (image.kind === 'plain') return kernel && !enlarges(image, spec) ? shrinkWithSharp(rgbOf(image), spec, kernel) : resizeRgb(rgbOf(image), spec);
+  const target = targetSize(image.width, image.height, spec);
+  if (!target || (target.width === image.width && target.height === image.height)) return resizeRgb(rgbOf(image), spec);
+  // RGBA (premultiplied unless NEAREST, as PIL) or CMYK: 4 channels through the resampler, then to RGB.
+  const premultiply = image.kind === 'alpha' && spec.filter !== 'nearest';
+  const samples = premultiply ? Uint8Array.from(image.data) : image.data; // a copy: other models read the decoded image
+  if (premultiply) premultiplyLikePil(samples);
+  const out = resampleLikePil(samples, image.width, image.height, target.width, target.height, spec.filter, 4);
+  if (premultiply) unpremultiplyLikePil(out);
+  return { data: image.kind === 'cmyk' ? cmykToRgbLikePil(out) : dropAlpha(out), ...target };
 }
 
 /** Per spec: the float32 tensor value of every uint8 level per channel, [3 x 256], cached. */
@@ -393,14 +444,20 @@ export function toPixelTensor(rgb: RawRgb, spec: ImageProcessorSpec): PixelTenso
   return { data: out, dims: [3, outH, outW] };
 }
 
-/** Decode + preprocess one encoded image for a model. Throws SampleError for bad images. */
-export async function preprocessImage(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
-  const src = await probe(image, opts, spec.reference === 'transformers');
-  const kernel = SHARP_KERNELS[spec.filter];
-  const useSharp = (opts.resampler ?? 'sharp') === 'sharp' && kernel !== undefined;
-  // Pillow-exact path also for box/hamming, which libvips lacks.
-  const rgb = useSharp ? await resizedWithSharp(image, spec, src, kernel) : await resizedWithPillow(image, spec, src);
+/**
+ * One model's tensor from a decoded image, per its spec and reference (see the header comment). Reads `image`
+ * without changing it, so several models can preprocess the same decode.
+ */
+export async function preprocessDecoded(image: DecodedImage, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
+  // libvips has no box or hamming filter: those take the Pillow-exact path, as 'pillow' takes every image.
+  const kernel = (opts.resampler ?? 'sharp') === 'sharp' ? SHARP_KERNELS[spec.filter] : undefined;
+  const rgb = spec.reference === 'transformers' ? await transformersResize(image, spec, kernel) : await openaiClipResize(image, spec, kernel);
   return toPixelTensor(rgb, spec);
+}
+
+/** Decode + preprocess one encoded image for a model: the one path, decodeImage then preprocessDecoded. Throws SampleError for bad images. */
+export async function preprocessImage(image: Buffer, spec: ImageProcessorSpec, opts: DecodeOptions = {}): Promise<PixelTensor> {
+  return preprocessDecoded(await decodeImage(image, opts), spec, opts);
 }
 
 /** Stacks same-sized pixel tensors into one NCHW batch. */

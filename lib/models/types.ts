@@ -1,4 +1,5 @@
 /** Contracts of the model runtime (lib/models). The pipeline depends on these, never on onnxruntime directly. */
+import type { DecodedImage } from './preprocess';
 
 export type Device = 'cpu' | `cuda:${number}`;
 
@@ -46,6 +47,8 @@ export interface ClipScorer {
   readonly dim: number;
   /** Decode + preprocess one encoded image exactly like the reference processor. Throws SampleError. */
   preprocess(image: Buffer): Promise<PixelTensor>;
+  /** The same tensor from an image decoded once for several models (decodeImage). */
+  preprocessDecoded(image: DecodedImage): Promise<PixelTensor>;
   /** L2-normalised image embeddings, one per input. */
   embedImages(pixels: PixelTensor[]): Promise<Float32Array[]>;
   /** L2-normalised text embeddings, one per input (text truncated to the model's context like the reference). */
@@ -59,6 +62,8 @@ export interface Captioner {
   readonly family: string;
   /** Decode + preprocess one encoded image for this captioner. Throws SampleError. */
   preprocess(image: Buffer): Promise<PixelTensor>;
+  /** The same tensor from an image decoded once for several models (decodeImage). */
+  preprocessDecoded(image: DecodedImage): Promise<PixelTensor>;
   /**
    * One caption per image. `seeds[i]` seeds row i's own RNG (the pipeline passes `${runSeed}:${uid}`), so a
    * sample's caption does not depend on the batch it lands in or on retries.

@@ -1,40 +1,46 @@
 /**
- * Batches of decoded, model-ready samples with one batch of look-ahead: while the model runs on batch i,
- * sharp (on libuv's thread pool) decodes and preprocesses batch i+1, so the accelerator does not wait on
- * image resizing. At most two batches are held, so memory stays bounded whatever the shard size.
+ * Batches of prepared (decoded, model-ready) samples with one batch of look-ahead: while the models run on batch i,
+ * sharp (on libuv's thread pool) decodes and preprocesses batch i+1, so the accelerator does not wait on image
+ * resizing. At most two batches are held, so memory stays bounded whatever the shard size.
  */
 import { SampleError } from '../errors';
-import { FAILURE_REASONS } from '../reasons';
-import type { PixelTensor } from '../models/types';
 import type { Img2DatasetSample } from '../formats/img2dataset';
+import { FAILURE_REASONS } from '../reasons';
 
-export interface PreparedSample {
+/** A sample and its position in the tar (0-based): annotations are one row per position. */
+export interface PositionedSample {
   sample: Img2DatasetSample;
-  pixels: PixelTensor | null;
+  position: number;
+}
+
+export interface PreparedSample<T> extends PositionedSample {
+  /** What `prepare` made of the image, or null when it cannot be used. */
+  value: T | null;
   /** Why the sample cannot be used (reason code), or null. */
   error: string | null;
   errorMessage: string | null;
 }
 
-async function prepareOne(sample: Img2DatasetSample, preprocess: (img: Buffer) => Promise<PixelTensor>): Promise<PreparedSample> {
-  if (!sample.image) return { sample, pixels: null, error: FAILURE_REASONS.missingImage, errorMessage: `sample ${sample.key} has no image file` };
+async function prepareOne<T>(s: PositionedSample, prepare: (image: Buffer) => Promise<T>): Promise<PreparedSample<T>> {
+  const { sample } = s;
+  if (!sample.image) return { ...s, value: null, error: FAILURE_REASONS.missingImage, errorMessage: `sample ${sample.key} has no image file` };
   try {
-    return { sample, pixels: await preprocess(sample.image), error: null, errorMessage: null };
+    return { ...s, value: await prepare(sample.image), error: null, errorMessage: null };
   } catch (e) {
-    if (e instanceof SampleError) return { sample, pixels: null, error: e.reason, errorMessage: `${sample.key}: ${e.message}` };
+    if (e instanceof SampleError) return { ...s, value: null, error: e.reason, errorMessage: `${sample.key}: ${e.message}` };
     throw e;
   }
 }
 
-export async function* preparedBatches(
-  samples: AsyncIterable<Img2DatasetSample>,
+export async function* preparedBatches<T>(
+  samples: AsyncIterable<PositionedSample>,
   batchSize: number,
-  preprocess: (img: Buffer) => Promise<PixelTensor>,
-): AsyncGenerator<PreparedSample[]> {
-  let pending: Promise<PreparedSample[]> | null = null;
-  let batch: Img2DatasetSample[] = [];
-  const start = (b: Img2DatasetSample[]) => {
-    const p = Promise.all(b.map((s) => prepareOne(s, preprocess)));
+  prepare: (image: Buffer) => Promise<T>,
+): AsyncGenerator<Array<PreparedSample<T>>> {
+  let pending: Promise<Array<PreparedSample<T>>> | null = null;
+  let batch: PositionedSample[] = [];
+  const start = (b: PositionedSample[]) => {
+    const p = Promise.all(b.map((s) => prepareOne(s, prepare)));
     p.catch(() => undefined); // surfaced when awaited; avoids an unhandled rejection in between
     return p;
   };

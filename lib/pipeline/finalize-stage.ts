@@ -120,6 +120,8 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
       captioner: { path: models.captioner.path, dtype: models.captioner.dtype, files: await modelFileHashes(models.captioner.path) },
       clip: { path: models.clip.path, dtype: models.clip.dtype, files: await modelFileHashes(models.clip.path) },
     },
+    // Where the captions, scores and clusters came from: shared annotations, by what determines them.
+    annotations: plan.annotations,
     thresholds: encodedThresholds,
     shards: shardRows,
     failures,

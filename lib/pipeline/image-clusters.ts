@@ -1,6 +1,6 @@
 /**
  * DataComp's image-cluster filter in the select stage: a kept sample stays kept only when its image's nearest
- * centroid (assigned by the score stage, lib/pipeline/stage-models.ts loads that graph) is in the target set.
+ * centroid (the `clusters` annotation, lib/pipeline/annotate-stage.ts) is in the target set.
  * Imports nothing of ONNX Runtime: the select stage runs on CPU workers that never load it.
  */
 import type { RunConfig } from '../config/schema';
@@ -8,10 +8,10 @@ import { readTargetList } from '../clusters/target';
 import { getCachedModel } from '../models/cache';
 import { SELECTION_REASONS } from '../reasons';
 
-/** The run's target cluster set (read once per worker process), or null without the filter. */
+/** The run's target cluster set (read once per worker process), or null when the run does not filter by it. */
 export function targetClustersFor(config: RunConfig): Promise<Set<number>> | null {
   const f = config.filters.imageCluster;
-  if (!f) return null;
+  if (!f?.apply) return null;
   return getCachedModel(`target:${f.target}`, () => readTargetList(f.target));
 }
 

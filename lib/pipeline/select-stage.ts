@@ -1,62 +1,119 @@
-/** Stage 3 (CPU): filter + mix — one decision for EVERY sample of the shard, under the pool-wide thresholds. */
+/**
+ * Stage 2 (CPU): filter + mix — one decision for EVERY sample of the shard, under the pool-wide thresholds, from the
+ * annotations the strategy reads (and nothing else, so a decision never depends on what other runs computed).
+ */
 import { inTargetClusters } from '../clusters/target';
 import { FAILURE_REASONS, isSelectionReason } from '../reasons';
-import type { RunPlan } from '../run/plan';
-import { CAPTION_TABLE, DECISION_TABLE, SCORE_TABLE, type CaptionRow, type DecisionRow, type ScoreRow } from '../run/tables';
+import type { ModelGroup } from '../run/annotations';
+import { annotationStore, type RunPlan } from '../run/plan';
+import {
+  CAPTIONS_TABLE,
+  CLUSTERS_TABLE,
+  DECISION_TABLE,
+  RAW_SCORES_TABLE,
+  SYNTHETIC_SCORES_TABLE,
+  type CaptionRow,
+  type ClusterRow,
+  type DecisionRow,
+  type RawScoreRow,
+  type SampleRow,
+  type SyntheticScoreRow,
+} from '../run/tables';
 import { basicFilterReason } from '../strategies/basic-filter';
 import { decide } from '../strategies/decide';
-import { ruleOf } from '../strategies/presets';
-import { countReasons, runShardStage, type StageSummary } from './checkpoint';
+import { ruleInputs, ruleOf } from '../strategies/presets';
+import { storageFor } from '../storage';
+import { sampleRows } from './annotate-stage';
+import { countReasons, runShardStage, type ShardWork, type StageSummary } from './checkpoint';
+import { NO_CONTEXT, type StageContext } from './context';
 import { IMAGE_CLUSTER_REASON, targetClustersFor } from './image-clusters';
+import { lookupScore, readPrecomputedScores, type PrecomputedScores } from './precomputed-scores';
 import { readThresholds } from './thresholds-stage';
 
+/** The annotations a decision reads, one row per tar position (a group the strategy does not read is null). */
+interface ShardAnnotations {
+  samples: SampleRow[];
+  captions: CaptionRow[] | null;
+  rawScores: RawScoreRow[] | null;
+  syntheticScores: SyntheticScoreRow[] | null;
+  clusters: ClusterRow[] | null;
+  precomputed: PrecomputedScores | null;
+}
+
+async function readAnnotations(w: ShardWork, ctx: StageContext): Promise<ShardAnnotations> {
+  const { plan, shard } = w;
+  const samples = await sampleRows(w, ctx);
+  const store = annotationStore(plan);
+  const files = storageFor(store.root);
+  const read = new Set(plan.annotations.read);
+  const group = async <R extends { key: string }>(g: ModelGroup, table: { read(s: typeof files, uri: string): Promise<R[]> }): Promise<R[] | null> => {
+    if (!read.has(g)) return null;
+    const uri = store.file(g, shard);
+    if (!(await files.exists(uri))) throw new Error(`select ${shard.name}: ${g} annotations ${uri} are missing (the annotate stage has not committed them)`);
+    const rows = await table.read(files, uri);
+    rows.forEach((r, i) => {
+      if (r.key !== samples[i]?.key) throw new Error(`${uri}: row ${i} is ${r.key}, the tar's sample ${i} is ${samples[i]?.key ?? 'absent'}`);
+    });
+    if (rows.length !== samples.length) throw new Error(`${uri}: ${rows.length} rows for ${samples.length} samples`);
+    return rows;
+  };
+  const precomputed = ruleInputs(ruleOf(plan.config.strategy)).scores.has('raw') && plan.config.score.rawScore === 'precomputed';
+  return {
+    samples,
+    captions: await group('captions', CAPTIONS_TABLE),
+    rawScores: await group('rawScores', RAW_SCORES_TABLE),
+    syntheticScores: await group('syntheticScores', SYNTHETIC_SCORES_TABLE),
+    clusters: await group('clusters', CLUSTERS_TABLE),
+    precomputed: precomputed ? await readPrecomputedScores(shard, plan.config.score.precomputedColumn) : null,
+  };
+}
+
 /** Optional filters applied after the caption choice; a kept sample that fails one is dropped with its reason. */
-async function applyFilters(plan: RunPlan, captions: CaptionRow[], scores: ScoreRow[], rows: DecisionRow[]): Promise<DecisionRow[]> {
+async function applyFilters(plan: RunPlan, a: ShardAnnotations, rows: DecisionRow[]): Promise<DecisionRow[]> {
   const target = await targetClustersFor(plan.config);
   if (!plan.config.filters.basic && !target) return rows;
-  const byKey = new Map(captions.map((c) => [c.key, c]));
-  const clusterOf = new Map(scores.map((s) => [s.key, s.cluster]));
-  for (const r of rows) {
+  for (const [i, r] of rows.entries()) {
     if (!r.kept || r.caption === null) continue;
     let reason: string | null = null;
-    if (target && !inTargetClusters(clusterOf.get(r.key) ?? null, target)) reason = IMAGE_CLUSTER_REASON;
+    if (target && !inTargetClusters(a.clusters?.[i]?.cluster ?? null, target)) reason = IMAGE_CLUSTER_REASON;
     if (!reason && plan.config.filters.basic) {
-      const c = byKey.get(r.key)!;
-      reason = await basicFilterReason({ caption: r.caption, width: c.original_width, height: c.original_height });
+      const s = a.samples[i]!;
+      reason = await basicFilterReason({ caption: r.caption, width: s.original_width, height: s.original_height });
     }
     if (reason) Object.assign(r, { kept: false, source: null, caption: null, reason });
   }
   return rows;
 }
 
-function decideRows(plan: RunPlan, captions: CaptionRow[], scores: ScoreRow[], thresholds: Record<string, number>): DecisionRow[] {
+function decideRows(plan: RunPlan, a: ShardAnnotations, thresholds: Record<string, number>): DecisionRow[] {
   const rule = ruleOf(plan.config.strategy);
-  const scoreByKey = new Map(scores.map((s) => [s.key, s]));
-  return captions.map((c) => {
-    const s = scoreByKey.get(c.key);
+  return a.samples.map((s, i) => {
+    const syn = a.syntheticScores?.[i];
     const base = {
-      uid: c.uid,
-      key: c.key,
-      raw_caption: c.raw_caption,
-      // The score stage's pick among caption candidates, when there were several.
-      synthetic_caption: s?.synthetic_caption ?? c.synthetic_caption,
-      s_raw: s?.s_raw ?? null,
-      s_syn: s?.s_syn ?? null,
+      uid: s.uid,
+      key: s.key,
+      raw_caption: s.raw_caption,
+      // The kept candidate when best-of-N chose among several, else candidate 0.
+      synthetic_caption: syn?.synthetic_caption ?? a.captions?.[i]?.synthetic_caption ?? null,
+      s_raw: a.precomputed ? lookupScore(a.precomputed, s) : (a.rawScores?.[i]?.s_raw ?? null),
+      s_syn: syn?.s_syn ?? null,
     };
-    const failure = c.error ?? s?.error ?? (s ? null : FAILURE_REASONS.notScored);
+    const failure =
+      s.error ??
+      (a.captions && base.synthetic_caption === null ? FAILURE_REASONS.notCaptioned : null) ??
+      ((a.rawScores && base.s_raw === null) || (a.syntheticScores && base.s_syn === null) ? FAILURE_REASONS.notScored : null);
     if (failure) return { ...base, kept: false, source: null, caption: null, reason: failure };
     const d = decide(rule, { sRaw: base.s_raw, sSyn: base.s_syn }, thresholds);
-    const caption = d.source === 'raw' ? c.raw_caption : d.source === 'synthetic' ? base.synthetic_caption : null;
+    const caption = d.source === 'raw' ? s.raw_caption : d.source === 'synthetic' ? base.synthetic_caption : null;
     return { ...base, kept: d.kept, source: d.source, caption, reason: d.reason };
   });
 }
 
-export function selectShard(plan: RunPlan, index: number): Promise<StageSummary> {
-  return runShardStage('select', plan, index, async ({ shard, layout, storage }) => {
-    const captions = await CAPTION_TABLE.read(storage, layout.captions(shard.name));
-    const scores = await SCORE_TABLE.read(storage, layout.scores(shard.name));
-    const rows = await applyFilters(plan, captions, scores, decideRows(plan, captions, scores, await readThresholds(plan.runUri)));
-    await DECISION_TABLE.write(storage, layout.decisions(shard.name), rows);
+export function selectShard(plan: RunPlan, index: number, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
+  return runShardStage('select', plan, index, async (w) => {
+    const a = await readAnnotations(w, ctx);
+    const rows = await applyFilters(plan, a, decideRows(plan, a, await readThresholds(plan.runUri)));
+    await DECISION_TABLE.write(w.storage, w.layout.decisions(w.shard.name), rows);
     const kept = rows.filter((r) => r.kept);
     const dropped = rows.filter((r) => !r.kept);
     return {

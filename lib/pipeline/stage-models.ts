@@ -1,5 +1,5 @@
 /**
- * The models a run's GPU stages use — captioner, CLIP scorer, and the nearest-centroid graph of the image-cluster
+ * The models the annotate stage uses — captioner, CLIP scorer, and the nearest-centroid graph of the image-cluster
  * filter — loaded once per worker process and shared by every activity. Built by the worker with its device
  * (`recaption worker --device`), which wins over each run's `models.device` for all three.
  */
@@ -9,7 +9,8 @@ import { getCachedModel } from '../models/cache';
 import { parseDevice } from '../models/session';
 import { loadModel, modelSpecs, type ModelKind, type ModelSpec } from '../models/specs';
 import type { Captioner, ClipScorer, Device } from '../models/types';
-import type { ScoreModels } from './score-stage';
+import type { ModelGroup } from '../run/annotations';
+import type { AnnotateModels } from './annotate-stage';
 
 export class StageModels {
   /** @param device the worker's device; undefined: each run's `models.device`. */
@@ -45,9 +46,15 @@ export class StageModels {
     );
   }
 
-  async forScore(config: RunConfig): Promise<ScoreModels> {
-    const [clip, centroids] = await Promise.all([this.clip(config), this.centroids(config)]);
-    return { clip, centroids };
+  /** The models the given annotation groups need (a group computed from committed inputs needs only its own). */
+  async forAnnotate(config: RunConfig, groups: ReadonlySet<ModelGroup>): Promise<AnnotateModels> {
+    const clipNeeded = groups.has('rawScores') || groups.has('syntheticScores') || groups.has('clusters');
+    const [captioner, clip, centroids] = await Promise.all([
+      groups.has('captions') ? this.captioner(config) : null,
+      clipNeeded ? this.clip(config) : null,
+      groups.has('clusters') ? this.centroids(config) : null,
+    ]);
+    return { captioner, clip, centroids };
   }
 
   private spec(config: RunConfig, kind: ModelKind): ModelSpec {

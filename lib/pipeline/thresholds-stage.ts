@@ -1,14 +1,15 @@
 /**
  * Between the phases (CPU): the pool-wide thresholds the preset needs, over EVERY scored sample of the run —
- * never per shard. Exact: reads the committed score files (a float per sample and source).
+ * never per shard. Exact: reads the committed score annotations (a float per sample and source).
  */
-import { ruleOf, thresholdKey, thresholdsNeeded } from '../strategies/presets';
-import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-threshold';
-import { NO_CONTEXT, type StageContext } from './context';
-import { storageFor } from '../storage';
+import { failedInAny } from '../run/failures';
 import { RunLayout } from '../run/layout';
-import type { RunPlan } from '../run/plan';
-import { SCORE_TABLE } from '../run/tables';
+import { annotationStore, type RunPlan } from '../run/plan';
+import { RAW_SCORES_TABLE, SYNTHETIC_SCORES_TABLE } from '../run/tables';
+import { locateRank, ScoreHistogram, thresholdInBin } from '../strategies/pool-threshold';
+import { ruleOf, thresholdKey, thresholdsNeeded } from '../strategies/presets';
+import { storageFor } from '../storage';
+import { NO_CONTEXT, type StageContext } from './context';
 import { readPrecomputedScores } from './precomputed-scores';
 
 interface ThresholdsFile {
@@ -33,17 +34,22 @@ function decodeThreshold(v: number | string): number {
 
 type Source = 'raw' | 'synthetic';
 
-async function forEachScore(plan: RunPlan, onShard: () => void, fn: (source: Source, v: number) => void): Promise<number> {
+/** Every annotated score of `sources` over the run's shards (a shard that failed as a whole is not in the pool). */
+async function forEachScore(plan: RunPlan, sources: ReadonlySet<Source>, onShard: () => void, fn: (source: Source, v: number) => void): Promise<number> {
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
+  const store = annotationStore(plan);
+  const files = storageFor(store.root);
   let shardsScored = 0;
   for (const shard of plan.shards) {
-    if (!(await storage.exists(layout.done('score', shard.name)))) continue; // failed shard: not in the pool
+    if (await failedInAny(storage, layout, ['annotate'], shard.name)) continue;
     shardsScored++;
-    const uri = layout.scores(shard.name);
-    for (const r of await SCORE_TABLE.decode(await storage.readBuffer(uri), uri, ['s_raw', 's_syn'])) {
-      if (r.s_raw !== null) fn('raw', r.s_raw);
-      if (r.s_syn !== null) fn('synthetic', r.s_syn);
+    if (sources.has('raw')) {
+      for (const r of await RAW_SCORES_TABLE.read(files, store.file('rawScores', shard))) if (r.s_raw !== null) fn('raw', r.s_raw);
+    }
+    if (sources.has('synthetic')) {
+      const uri = store.file('syntheticScores', shard);
+      for (const r of await SYNTHETIC_SCORES_TABLE.decode(await files.readBuffer(uri), uri, ['s_syn'])) if (r.s_syn !== null) fn('synthetic', r.s_syn);
     }
     onShard();
   }
@@ -66,9 +72,11 @@ export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CO
   const hist: Record<Source, ScoreHistogram> = { raw: new ScoreHistogram(), synthetic: new ScoreHistogram() };
   // With precomputed raw scores, the raw pool is the metadata (every sibling-parquet row), as in DataComp.
   const metadataRaw = plan.config.score.rawScore === 'precomputed';
+  const pools = new Set(specs.map((t) => t.source));
+  const annotated = new Set([...pools].filter((src) => !(src === 'raw' && metadataRaw)));
   const forEach = async (fn: (src: Source, v: number) => void) => {
-    const n = await forEachScore(plan, tick, (src, v) => (src === 'raw' && metadataRaw ? undefined : fn(src, v)));
-    if (metadataRaw) {
+    const n = await forEachScore(plan, annotated, tick, fn);
+    if (metadataRaw && pools.has('raw')) {
       for (const shard of plan.shards) {
         const p = await readPrecomputedScores(shard, plan.config.score.precomputedColumn);
         for (const v of p.byUid.values()) fn('raw', v);

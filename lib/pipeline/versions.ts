@@ -1,8 +1,7 @@
 /** Versions and model-file hashes for the run manifest: what produced these outputs, exactly. */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { modelIdentity } from '../models/identity';
 
 function pkgVersion(name: string): string | null {
   // `name/package.json` is hidden by some packages' exports maps: find it from the package's entry instead.
@@ -35,24 +34,8 @@ export function softwareVersions(): Record<string, string | null> {
   };
 }
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 /** sha256 of every file of a local model folder (config, tokenizer, onnx/*), keyed by relative path. */
 export async function modelFileHashes(dir: string): Promise<Record<string, string>> {
   if (dir.startsWith('gs://')) return {};
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && !e.name.startsWith('.')) out[path.relative(dir, p)] = await sha256File(p);
-    }
-  };
-  await walk(dir);
-  return out;
+  return (await modelIdentity(dir)).files;
 }

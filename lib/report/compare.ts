@@ -1,4 +1,8 @@
-/** Two runs side by side, one row per measure, as the paper's tables set its strategies next to each other. */
+/**
+ * Runs side by side, one column per run and one row per measure, as the paper's tables set its strategies next to
+ * each other. Deltas are against the first run (the baseline), so two runs read as before: B − A.
+ */
+import { InputError } from '../errors';
 import { fmtDistinct, fmtInt, fmtScore, fmtThreshold, thresholdLabel } from './format';
 import { hllStandardError, type DistinctCount } from './hll';
 import type { RunReport } from './types';
@@ -7,17 +11,23 @@ type Value = number | string | null;
 
 export interface ComparisonRow {
   label: string;
-  /** Formatted cells, A then B. */
-  a: string;
-  b: string;
-  /** B − A for numeric rows ('' otherwise). */
-  delta: string;
-  /** The raw values behind a and b. */
-  values: [Value, Value];
+  /** Formatted cells, one per run, in the order the runs were given. */
+  cells: string[];
+  /** Run i − the first run, for numeric rows ('' for the first run and for other rows). */
+  deltas: string[];
+  /** The raw values behind the cells. */
+  values: Value[];
+}
+
+export interface ComparedRun {
+  name: string;
+  uri: string;
+  preset: string | null;
+  fraction: number | null;
 }
 
 export interface Comparison {
-  runs: [{ name: string; uri: string; preset: string | null }, { name: string; uri: string; preset: string | null }];
+  runs: ComparedRun[];
   rows: ComparisonRow[];
 }
 
@@ -25,7 +35,7 @@ interface Measure {
   label: string;
   get: (r: RunReport) => Value;
   fmt: (v: Value, r: RunReport) => string;
-  /** How to print B − A (omit for non-numeric rows). */
+  /** How to print run − first run (omit for non-numeric rows). */
   delta?: (d: number) => string;
 }
 
@@ -43,6 +53,7 @@ const keptPct = (r: RunReport) => (r.counts.samples ? (100 * r.counts.kept) / r.
 
 const MEASURES: Measure[] = [
   { label: 'preset', get: (r) => r.run.preset, fmt: (v) => (v === null ? '—' : String(v)) },
+  { label: 'fraction', get: (r) => r.run.fraction, fmt: num(String), delta: (d) => sign(d, String(+d.toFixed(6))) },
   { label: 'samples', get: (r) => r.counts.samples, fmt: num(fmtInt), delta: intDelta },
   { label: 'kept', get: (r) => r.counts.kept, fmt: num(fmtInt), delta: intDelta },
   { label: 'kept %', get: keptPct, fmt: num((v) => `${v.toFixed(1)} %`), delta: (d) => sign(d, `${d.toFixed(1)} pt`) },
@@ -50,6 +61,7 @@ const MEASURES: Measure[] = [
   { label: 'kept, synthetic captions', get: (r) => r.counts.keptBySource.synthetic, fmt: num(fmtInt), delta: intDelta },
   { label: 'dropped (rule or filter)', get: (r) => r.counts.dropped, fmt: num(fmtInt), delta: intDelta },
   { label: 'failed samples', get: (r) => r.counts.failed, fmt: num(fmtInt), delta: intDelta },
+  { label: 'failed shards', get: (r) => r.shards.failedCount, fmt: num(fmtInt), delta: intDelta },
   { label: 'mean CLIP score, chosen', get: (r) => r.scores.chosen.mean, fmt: num((v) => fmtScore(v)), delta: scoreDelta },
   { label: 'mean CLIPScore, chosen', get: (r) => r.scores.chosen.meanClipScore, fmt: num((v) => fmtScore(v)), delta: scoreDelta },
   { label: 'mean s_raw, pool', get: (r) => r.scores.raw.mean, fmt: num((v) => fmtScore(v)), delta: scoreDelta },
@@ -64,42 +76,37 @@ const MEASURES: Measure[] = [
   { label: 'unique trigrams, kept', ...distinct((r) => r.captions.diversity.chosen.uniqueTrigrams) },
 ];
 
-export function compareReports(a: RunReport, b: RunReport): Comparison {
-  const rows: ComparisonRow[] = MEASURES.map((m) => {
-    const va = m.get(a);
-    const vb = m.get(b);
+/** Two or more runs side by side; deltas against the first. */
+export function compareReports(reports: readonly RunReport[]): Comparison {
+  if (reports.length < 2) throw new InputError('BadArguments', `compare needs at least two runs, got ${reports.length}`);
+  const row = (label: string, values: Value[], fmt: (v: Value, r: RunReport) => string, delta?: (d: number) => string): ComparisonRow => {
+    const base = values[0];
     return {
-      label: m.label,
-      a: m.fmt(va, a),
-      b: m.fmt(vb, b),
-      delta: m.delta && typeof va === 'number' && typeof vb === 'number' ? m.delta(vb - va) : '',
-      values: [va, vb],
+      label,
+      cells: values.map((v, i) => fmt(v, reports[i]!)),
+      deltas: values.map((v, i) => (i > 0 && delta && typeof base === 'number' && typeof v === 'number' ? delta(v - base) : '')),
+      values,
     };
-  });
-  // Thresholds: one row per key either run uses (raw@0.3, synthetic@0.5...).
-  const keys = [...new Set([...Object.keys(a.thresholds.values), ...Object.keys(b.thresholds.values)])].sort();
-  if (keys.length === 0) rows.push({ label: 'thresholds', a: 'none', b: 'none', delta: '', values: [null, null] });
+  };
+  const rows = MEASURES.map((m) => row(m.label, reports.map(m.get), m.fmt, m.delta));
+  // Thresholds: one row per key any run uses (raw@0.3, synthetic@0.5...).
+  const keys = [...new Set(reports.flatMap((r) => Object.keys(r.thresholds.values)))].sort();
+  if (keys.length === 0) rows.push(row('thresholds', reports.map(() => null), () => 'none'));
   for (const k of keys) {
-    const va = a.thresholds.values[k] ?? null;
-    const vb = b.thresholds.values[k] ?? null;
-    rows.push({
-      label: `${thresholdLabel(k)} (${k})`,
-      a: va === null ? '—' : fmtThreshold(va),
-      b: vb === null ? '—' : fmtThreshold(vb),
-      delta: typeof va === 'number' && typeof vb === 'number' ? scoreDelta(vb - va) : '',
-      values: [va, vb],
-    });
+    rows.push(row(`${thresholdLabel(k)} (${k})`, reports.map((r) => r.thresholds.values[k] ?? null), (v) => (v === null ? '—' : fmtThreshold(v)), scoreDelta));
   }
-  const run = (r: RunReport) => ({ name: r.run.name, uri: r.run.uri, preset: r.run.preset });
-  return { runs: [run(a), run(b)], rows };
+  return { runs: reports.map((r) => ({ name: r.run.name, uri: r.run.uri, preset: r.run.preset, fraction: r.run.fraction })), rows };
 }
 
-/** Plain-text table: measure | A | B | B − A, columns padded (numbers right-aligned). */
+/** A, B, ..., Z, AA, AB...: the runs' letters in the table and its legend. */
+const letter = (i: number): string => (i < 26 ? String.fromCharCode(65 + i) : letter(Math.floor(i / 26) - 1) + letter(i % 26));
+
+/** Plain-text table: measure | one column per run | each later run − the first, columns padded (numbers right-aligned). */
 export function renderComparison(c: Comparison): string {
-  const [ra, rb] = c.runs;
-  const same = ra.name === rb.name;
-  const head = ['', same ? `A: ${ra.name}` : ra.name, same ? `B: ${rb.name}` : rb.name, 'B − A'];
-  const body = c.rows.map((r) => [r.label, r.a, r.b, r.delta]);
+  const names = c.runs.map((r) => r.name);
+  const clash = new Set(names).size < names.length; // same names: label the columns A: name, B: name...
+  const head = ['', ...names.map((n, i) => (clash ? `${letter(i)}: ${n}` : n)), ...names.slice(1).map((_, i) => `${letter(i + 1)} − A`)];
+  const body = c.rows.map((r) => [r.label, ...r.cells, ...r.deltas.slice(1)]);
   const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -111,9 +118,8 @@ export function renderComparison(c: Comparison): string {
     width.map((w) => '─'.repeat(w)).join('   '),
     ...body.map(line),
     '',
-    `A = ${ra.uri}`,
-    `B = ${rb.uri}`,
-    ...(c.rows.some((r) => r.a.startsWith('≈') || r.b.startsWith('≈'))
+    ...c.runs.map((r, i) => `${letter(i)} = ${r.uri}`),
+    ...(c.rows.some((r) => r.cells.some((cell) => cell.startsWith('≈')))
       ? [`≈ = HyperLogLog estimate (relative standard error ${(hllStandardError() * 100).toFixed(2)} %)`]
       : []),
   ].join('\n') + '\n';

@@ -1,9 +1,10 @@
 /**
- * report.html: ONE self-contained file (inline CSS, inline SVG plots, no script, no external asset), readable
- * offline in any browser and small enough to attach to a ticket. Plots are hand-made SVG (see ./svg.ts for why
- * no charting library).
+ * report.html: ONE self-contained file (inline CSS, inline SVG plots, thumbnails as data: URIs, no script, no
+ * external asset), readable offline in any browser and small enough to attach to a ticket. Plots are hand-made
+ * SVG (see ./svg.ts for why no charting library).
  */
 import { fmtDistinct, fmtInt, fmtPct, fmtScore, fmtThreshold, thresholdLabel } from './format';
+import { exampleId, GALLERY_GROUPS, THUMBNAIL_LONG_SIDE, type Gallery, type GalleryGroup } from './gallery';
 import { COLORS, barPanelsSvg, esc, histogramSvg, stackedBarSvg } from './svg';
 import type { DiversityStats, ExampleRow, LengthStats, RunReport, ScoreStats } from './types';
 
@@ -38,6 +39,15 @@ tr:last-child td{border-bottom:0}
 table.ex{width:100%;table-layout:fixed}
 table.ex td{word-wrap:break-word}
 .tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;color:#fff}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:12px;margin:8px 0;align-items:start}
+.sample{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px;display:flex;gap:12px}
+.sample .im{flex:none;display:flex;align-items:center;justify-content:center;background:#f0f2f5;border-radius:4px;overflow:hidden}
+.sample img{display:block}
+.sample .ph{padding:8px;color:var(--mute);font-size:11.5px;text-align:center;word-break:break-word}
+.sample figcaption{flex:1;min-width:0;font-size:13px}
+.sample .c{margin:0 0 6px;padding:2px 6px;border-left:3px solid transparent;word-wrap:break-word}
+.sample .c.on{border-left-color:${COLORS.chosen};background:#eef8f2}
+.sample .s,.sample .k{color:var(--mute);font-size:12px;font-variant-numeric:tabular-nums}
 footer{margin-top:40px;color:var(--mute);font-size:12px}
 svg.plot{display:block;max-width:100%;height:auto}
 svg .pt{font-size:14px;font-weight:600;fill:#1d232b}
@@ -151,28 +161,58 @@ function lengthPlot(r: RunReport): string {
   });
 }
 
-function examplesTable(rows: ExampleRow[], kind: 'keptRaw' | 'keptSynthetic' | 'dropped' | 'failed'): string {
+const captionText = (s: string | null) => (s === null ? '<span class="sub">—</span>' : s.trim() === '' ? '<i class="sub">(empty)</i>' : esc(s));
+
+function failedTable(rows: ExampleRow[]): string {
   if (rows.length === 0) return '<p class="sub">none</p>';
-  const q = (s: string | null) => (s === null ? '<span class="sub">—</span>' : s.trim() === '' ? '<i class="sub">(empty)</i>' : esc(s));
   return (
-    '<table class="ex"><colgroup><col style="width:14%"><col style="width:34%"><col style="width:34%"><col style="width:18%"></colgroup>' +
-    '<thead><tr><th>shard / key</th><th>raw caption (s_raw)</th><th>synthetic caption (s_syn)</th><th>' +
-    (kind === 'dropped' || kind === 'failed' ? 'reason' : 'kept as') +
-    '</th></tr></thead><tbody>' +
+    '<table class="ex"><colgroup><col style="width:18%"><col style="width:52%"><col style="width:30%"></colgroup>' +
+    '<thead><tr><th>shard / key</th><th>raw caption</th><th>reason</th></tr></thead><tbody>' +
     rows
-      .map(
-        (e) =>
-          `<tr><td><code>${esc(e.shard)}</code><br><code>${esc(e.key)}</code></td>` +
-          `<td>${q(e.raw_caption)} <span class="sub">(${fmtScore(e.s_raw, 3)})</span></td>` +
-          `<td>${q(e.synthetic_caption)} <span class="sub">(${fmtScore(e.s_syn, 3)})</span></td>` +
-          `<td>${kind === 'keptRaw' ? tag('raw', COLORS.raw) : kind === 'keptSynthetic' ? tag('synthetic', COLORS.synthetic) : `<code>${esc(e.reason ?? 'unknown')}</code>`}</td></tr>`,
-      )
+      .map((e) => `<tr><td><code>${esc(e.shard)}</code><br><code>${esc(e.key)}</code></td><td>${captionText(e.raw_caption)}</td><td><code>${esc(e.reason ?? 'unknown')}</code></td></tr>`)
       .join('') +
     '</tbody></table>'
   );
 }
 
-export function renderReportHtml(r: RunReport): string {
+const GALLERY_TITLES: Record<GalleryGroup, string> = {
+  keptRaw: 'Kept with the raw caption',
+  keptSynthetic: 'Kept with the synthetic caption',
+  dropped: 'Dropped',
+};
+
+/** One sample as the paper's Figure 1 shows it: the image, both captions with their CLIP scores, the outcome. */
+function sampleFigure(e: ExampleRow, group: GalleryGroup, gallery: Gallery | undefined, side: number): string {
+  const t = gallery?.get(exampleId(e));
+  const image =
+    t?.kind === 'image'
+      ? `<img src="${t.dataUri}" width="${t.width}" height="${t.height}" alt="${esc(exampleId(e))}">`
+      : ((why: string) => `<div class="ph" title="${esc(why)}">no image: ${esc(why)}</div>`)(t?.reason ?? "the report was drawn without the run's input shards");
+  const chosen = group === 'keptRaw' ? 'raw' : group === 'keptSynthetic' ? 'synthetic' : null;
+  const caption = (source: 'raw' | 'synthetic', text: string | null, score: number | null) =>
+    `<p class="c${chosen === source ? ' on' : ''}">${tag(source, COLORS[source])} ${captionText(text)} <span class="s">CLIP ${fmtScore(score, 3)}</span></p>`;
+  const outcome = chosen ? `kept with the ${chosen} caption` : `dropped: <code>${esc(e.reason ?? 'unknown')}</code>`;
+  return (
+    `<figure class="sample" data-example="${esc(exampleId(e))}"><div class="im" style="width:${side}px;height:${side}px">${image}</div>` +
+    `<figcaption>${caption('raw', e.raw_caption, e.s_raw)}${caption('synthetic', e.synthetic_caption, e.s_syn)}` +
+    `<p class="k">${outcome} · <code>${esc(e.shard)}/${esc(e.key)}</code></p></figcaption></figure>`
+  );
+}
+
+function galleryHtml(r: RunReport, gallery: Gallery | undefined): string {
+  // Frames fit the largest thumbnail, so a run drawn with another thumbnail size still lines up.
+  let side = 0;
+  for (const t of gallery?.values() ?? []) if (t.kind === 'image') side = Math.max(side, t.width, t.height);
+  side ||= THUMBNAIL_LONG_SIDE;
+  return GALLERY_GROUPS.map((g) => {
+    const rows = r.examples[g];
+    const body = rows.length ? `<div class="gallery" data-group="${g}">${rows.map((e) => sampleFigure(e, g, gallery, side)).join('')}</div>` : '<p class="sub">none</p>';
+    return `<h3>${GALLERY_TITLES[g]}</h3>${body}`;
+  }).join('\n');
+}
+
+/** The page; `gallery` holds the examples' thumbnails (./gallery.ts), placeholders where it is absent. */
+export function renderReportHtml(r: RunReport, gallery?: Gallery): string {
   const c = r.counts;
   const s = r.scores;
   const d = r.captions.diversity;
@@ -323,11 +363,12 @@ export function renderReportHtml(r: RunReport): string {
   );
 
   parts.push('<h2>Examples</h2>');
-  parts.push('<p class="sub">A few samples per outcome (deterministic reservoir sample over the whole run).</p>');
-  parts.push('<h3>Kept with the raw caption</h3>' + examplesTable(r.examples.keptRaw, 'keptRaw'));
-  parts.push('<h3>Kept with the synthetic caption</h3>' + examplesTable(r.examples.keptSynthetic, 'keptSynthetic'));
-  parts.push('<h3>Dropped</h3>' + examplesTable(r.examples.dropped, 'dropped'));
-  parts.push('<h3>Failed</h3>' + examplesTable(r.examples.failed, 'failed'));
+  parts.push(
+    '<p class="sub">A few samples per outcome (deterministic reservoir sample over the whole run), as the paper\'s Figure 1 shows them: ' +
+      'the image (from the run\'s input shard), its raw and synthetic captions and their CLIP scores; the caption kept is highlighted.</p>',
+  );
+  parts.push(galleryHtml(r, gallery));
+  parts.push('<h3>Failed</h3>' + failedTable(r.examples.failed));
 
   parts.push('<h2>Run</h2>');
   parts.push(
@@ -354,7 +395,7 @@ export function renderReportHtml(r: RunReport): string {
         ),
     );
   }
-  parts.push(`<footer>recaption report (format ${r.version}) · one self-contained file: inline CSS and SVG, no script, no external resource · report.json holds every number shown here.</footer>`);
+  parts.push(`<footer>recaption report (format ${r.version}) · one self-contained file: inline CSS, SVG and thumbnails, no script, no external resource · report.json holds every number shown here.</footer>`);
 
   return `<!doctype html>
 <html lang="en">

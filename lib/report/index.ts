@@ -3,20 +3,23 @@
  * how well its captions match their images (CLIP score) and how diverse they are (unique words / trigrams).
  *
  *   buildReport(runUri)          compute a RunReport, streaming decisions/<shard>.parquet one file at a time
- *   writeReport(runUri)          build + write report.json and report.html (atomically) into the run folder
+ *   buildGallery(runUri, ex)     thumbnails of the report's examples, read from the run's input shards
+ *   writeReport(runUri)          build + write report.json and report.html (with the gallery; atomically)
  *   loadReport(uri)              a run's report: its report.json if current, else built from its decisions
- *   compareReports(a, b)         two runs side by side; renderComparison() as a text table
+ *   compareReports(reports)      two or more runs side by side; renderComparison() as a text table
  */
 import { InputError } from '../errors';
 import { RunLayout } from '../run/layout';
 import { baseName, storageFor } from '../storage';
 import { buildReport, type BuildReportOptions } from './build';
+import { buildGallery, type GalleryOptions } from './gallery';
 import { renderReportHtml } from './html';
 import { REPORT_KIND, REPORT_VERSION, type RunReport } from './types';
 
 export { buildReport, displayScoreHistogram, isSelectionReason, type BuildReportOptions } from './build';
 export { compareReports, renderComparison, type Comparison, type ComparisonRow } from './compare';
 export { renderReportHtml, REPORT_PLOTS } from './html';
+export { buildGallery, exampleId, GALLERY_GROUPS, THUMBNAIL_LONG_SIDE, THUMBNAIL_QUALITY, type Gallery, type GalleryGroup, type GalleryOptions, type Thumbnail } from './gallery';
 export { DistinctCounter, HyperLogLog, hash64, hllStandardError, type DistinctCount } from './hll';
 export { TOKENIZATION, trigrams, words } from './tokenize';
 export * from './types';
@@ -24,6 +27,8 @@ export * from './types';
 export interface WriteReportOptions extends BuildReportOptions {
   /** Folder for report.json / report.html (default: the run folder). */
   outUri?: string;
+  /** Thumbnails in report.html (size, quality, readers); the images are never in report.json. */
+  gallery?: GalleryOptions;
 }
 
 export interface WrittenReport {
@@ -41,7 +46,8 @@ export async function writeReport(runUri: string, opts: WriteReportOptions = {})
   const json = layout.report;
   const html = layout.reportHtml;
   await storage.writeAtomic(json, JSON.stringify(report, null, 2) + '\n');
-  await storage.writeAtomic(html, renderReportHtml(report));
+  const gallery = await buildGallery(runUri, report.examples, opts.gallery);
+  await storage.writeAtomic(html, renderReportHtml(report, gallery));
   return { report, json, html };
 }
 

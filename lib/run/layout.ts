@@ -2,11 +2,9 @@
  * Where every stage writes, as a pure function of (run, stage, shard). Deterministic locations are the
  * checkpoint: a stage whose committed output exists is done, so a resumed run skips it.
  *
- *   <output>/<run>/plan.json                       shards of the run and the config that made it
- *   <output>/<run>/work/caption/<shard>.parquet    synthetic captions (+ raw captions, failures)
- *   <output>/<run>/work/caption/<shard>.candidates.parquet  every caption candidate (caption.candidates > 1)
- *   <output>/<run>/work/score/<shard>.parquet      s_raw, s_syn per sample
+ *   <output>/<run>/plan.json                       shards of the run, the config and the annotation keys
  *   <output>/<run>/work/<stage>/<shard>.done.json  the stage's commit marker + small summary (written last)
+ *   (captions, CLIP scores and clusters are annotations, shared between runs: lib/run/annotations.ts)
  *   <output>/<run>/thresholds.json                 pool-wide thresholds
  *   <output>/<run>/decisions/<shard>.parquet       every sample's decision
  *   <output>/<run>/shards/<shard>.tar              WebDataset shard of the kept samples
@@ -44,15 +42,6 @@ export class RunLayout {
   }
   get reportHtml(): string {
     return joinUri(this.runUri, 'report.html');
-  }
-  captions(shard: string): string {
-    return joinUri(this.runUri, 'work', 'caption', `${shard}.parquet`);
-  }
-  candidates(shard: string): string {
-    return joinUri(this.runUri, 'work', 'caption', `${shard}.candidates.parquet`);
-  }
-  scores(shard: string): string {
-    return joinUri(this.runUri, 'work', 'score', `${shard}.parquet`);
   }
   get decisionsDir(): string {
     return joinUri(this.runUri, 'decisions');

@@ -5,24 +5,44 @@
 import type { RunConfig } from '../config/schema';
 import { InputError } from '../errors';
 import { storageFor } from '../storage';
+import { AnnotationStore, type AnnotationKeys, type KeyDeterminants, type ModelGroup, type ShardIdentity } from './annotations';
 import { RunLayout } from './layout';
 
-export interface PlannedShard {
+export interface PlannedShard extends ShardIdentity {
   /** `00000000` — the input shard's stem, reused for every output of that shard. */
   name: string;
   tar: string;
   /** img2dataset's sibling parquet, when present. */
   parquet: string | null;
+  /** The tar's content identity: its annotations are found by it (lib/run/annotations.ts). */
+  content: string;
 }
 
+export const PLAN_VERSION = 2;
+
 export interface RunPlan {
-  version: 1;
+  version: typeof PLAN_VERSION;
   runName: string;
   runUri: string;
   configHash: string;
   config: RunConfig;
   createdAt: string;
   shards: PlannedShard[];
+  annotations: {
+    root: string;
+    keys: AnnotationKeys;
+    /** What each key stands for (also in the key's folder as key.json). */
+    determinants: KeyDeterminants;
+    /** The model groups the annotate stage computes where missing (the run's needs and annotations.include). */
+    compute: ModelGroup[];
+    /** The groups the select stage reads for the decisions. */
+    read: ModelGroup[];
+  };
+}
+
+/** Where the run's annotations are. */
+export function annotationStore(plan: RunPlan): AnnotationStore {
+  return new AnnotationStore(plan.annotations.root, plan.annotations.keys);
 }
 
 const planCache = new Map<string, Promise<RunPlan>>();
@@ -31,9 +51,10 @@ const planCache = new Map<string, Promise<RunPlan>>();
 export function loadPlan(runUri: string): Promise<RunPlan> {
   let p = planCache.get(runUri);
   if (!p) {
+    const uri = new RunLayout(runUri).plan;
     p = storageFor(runUri)
-      .readText(new RunLayout(runUri).plan)
-      .then((t) => JSON.parse(t) as RunPlan);
+      .readText(uri)
+      .then((t) => checkedPlan(JSON.parse(t) as RunPlan, uri));
     p.catch(() => planCache.delete(runUri));
     planCache.set(runUri, p);
   }
@@ -44,4 +65,16 @@ export function shardOf(plan: RunPlan, index: number): PlannedShard {
   const s = plan.shards[index];
   if (!s) throw new InputError('BadShardIndex', `run ${plan.runName} has no shard #${index} (it has ${plan.shards.length})`);
   return s;
+}
+
+/** A plan this version can run, or an InputError saying what to do with an older one. */
+export function checkedPlan(plan: RunPlan, uri: string): RunPlan {
+  if (plan.version !== PLAN_VERSION) {
+    throw new InputError(
+      'OldPlan',
+      `${uri} was written by an older recaption (plan version ${plan.version}, now ${PLAN_VERSION}): start the run under a new run.name ` +
+        `(its annotations are computed once and shared by every later run)`,
+    );
+  }
+  return plan;
 }

@@ -3,27 +3,27 @@
  * protocol, the workflows, progress and status all read. Pure data (type imports only), because the workflow
  * bundle includes it.
  *
- * Thresholds are pool-wide, so shard work runs in two phases: every shard is scored (caption, score) before any
- * is selected (select, write).
+ * Thresholds are pool-wide, so shard work runs in two phases: every shard is annotated (captions, CLIP scores,
+ * clusters: the GPU work, skipped where the shared annotations already exist) before any is selected (select,
+ * write: CPU only).
  */
 import type { QueueKind } from '../config/task-queues';
 
-export const SHARD_STAGES = ['caption', 'score', 'select', 'write'] as const;
+export const SHARD_STAGES = ['annotate', 'select', 'write'] as const;
 export type ShardStage = (typeof SHARD_STAGES)[number];
 
-export type ShardPhase = 'score' | 'select';
-export const PHASE_STAGES: Record<ShardPhase, readonly [ShardStage, ShardStage]> = {
-  score: ['caption', 'score'],
+export type ShardPhase = 'annotate' | 'select';
+export const PHASE_STAGES: Record<ShardPhase, readonly ShardStage[]> = {
+  annotate: ['annotate'],
   select: ['select', 'write'],
 };
 
-/** The task queue a stage runs on: GPU stages load models, CPU stages only read and write files. */
-export const STAGE_QUEUE: Record<ShardStage, QueueKind> = { caption: 'gpu', score: 'gpu', select: 'cpu', write: 'cpu' };
+/** The task queue a stage runs on: the GPU stage runs models; CPU stages read, decide and write files. */
+export const STAGE_QUEUE: Record<ShardStage, QueueKind> = { annotate: 'gpu', select: 'cpu', write: 'cpu' };
 
 /** The activity that runs each stage. These names are in recorded histories: never rename them. */
 export const STAGE_ACTIVITY = {
-  caption: 'captionShard',
-  score: 'scoreShard',
+  annotate: 'annotateShard',
   select: 'selectShard',
   write: 'writeShard',
 } as const satisfies Record<ShardStage, string>;

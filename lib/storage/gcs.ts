@@ -95,6 +95,13 @@ export class GcsStorage extends StorageReads implements Storage {
     return files.map((f) => gcsUri(bucket, f.name)).sort();
   }
 
+  async listStats(prefixUri: string): Promise<Array<StorageStat & { uri: string }>> {
+    const { bucket, key } = parseGcsUri(prefixUri);
+    const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
+    const [files] = await this.client.bucket(bucket).getFiles({ prefix, autoPaginate: true });
+    return files.map((f) => ({ uri: gcsUri(bucket, f.name), ...statOf(f.metadata) })).sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+  }
+
   async remove(uri: string): Promise<void> {
     await this.file(uri).delete({ ignoreNotFound: true });
   }
@@ -102,11 +109,18 @@ export class GcsStorage extends StorageReads implements Storage {
   async stat(uri: string): Promise<StorageStat | null> {
     try {
       const [meta] = await this.file(uri).getMetadata();
-      const updated = meta.updated ?? meta.timeCreated;
-      return { size: Number(meta.size ?? 0), mtimeMs: updated ? Date.parse(updated) : 0 };
+      return statOf(meta);
     } catch (err) {
       if (this.isNotFound(err)) return null;
       throw err;
     }
   }
+}
+
+function statOf(meta: File['metadata']): StorageStat {
+  const updated = meta.updated ?? meta.timeCreated;
+  const size = Number(meta.size ?? 0);
+  // CRC32C is present on every object (MD5 is not, on composite uploads); the generation is the last resort.
+  const checksum = meta.crc32c ? `crc32c=${meta.crc32c}` : meta.md5Hash ? `md5=${meta.md5Hash}` : `generation=${meta.generation}`;
+  return { size, mtimeMs: updated ? Date.parse(updated) : 0, fingerprint: `${size}:${checksum}` };
 }

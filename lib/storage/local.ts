@@ -155,6 +155,15 @@ export class LocalStorage extends StorageReads implements Storage {
     return out.sort();
   }
 
+  async listStats(prefixUri: string): Promise<Array<StorageStat & { uri: string }>> {
+    const out: Array<StorageStat & { uri: string }> = [];
+    for (const uri of await this.list(prefixUri)) {
+      const s = await this.stat(uri);
+      if (s) out.push({ uri, ...s }); // removed since the listing: not there
+    }
+    return out;
+  }
+
   async remove(uri: string): Promise<void> {
     await fsp.rm(localPath(uri), { force: true });
   }
@@ -162,7 +171,7 @@ export class LocalStorage extends StorageReads implements Storage {
   async stat(uri: string): Promise<StorageStat | null> {
     try {
       const s = await fsp.stat(localPath(uri));
-      return { size: s.size, mtimeMs: s.mtimeMs };
+      return { size: s.size, mtimeMs: s.mtimeMs, fingerprint: `${s.size}:mtime=${s.mtimeMs}` };
     } catch (err) {
       if (this.isNotFound(err)) return null;
       throw err;

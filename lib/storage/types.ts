@@ -17,6 +17,11 @@ export interface AtomicWriter {
 export interface StorageStat {
   size: number;
   mtimeMs: number;
+  /**
+   * Changes whenever the content does: on GCS the size and the object's CRC32C (a content checksum); locally the
+   * size and the modification time (hashing every byte of a pool at plan time would cost as much as reading it).
+   */
+  fingerprint: string;
 }
 
 /** One interface over local paths (`/data/x`, `./x`, `file:///data/x`) and `gs://bucket/prefix` URIs. */
@@ -40,8 +45,10 @@ export interface Storage {
   list(prefixUri: string): Promise<string[]>;
   /** Delete one object/file; deleting something absent is not an error (idempotent, retry-safe). */
   remove(uri: string): Promise<void>;
-  /** Size and modification time, or null when absent. */
+  /** Size, modification time and fingerprint, or null when absent. */
   stat(uri: string): Promise<StorageStat | null>;
+  /** `list` with each object's stat, in one listing where the backend allows (GCS returns metadata with names). */
+  listStats(prefixUri: string): Promise<Array<StorageStat & { uri: string }>>;
 }
 
 export interface StorageOptions {

@@ -46,7 +46,8 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
     case 'mix': {
       const t = tau(thresholds, { source: 'raw', fraction: rule.fraction });
       if (s.sRaw !== null && s.sRaw >= t) return keep('raw');
-      if (!rule.filterSynthetic) return s.sSyn === null && s.sRaw === null ? drop(WHY.noScores) : keep('synthetic');
+      // The unfiltered mix reads no synthetic score: everything not kept raw is kept synthetic.
+      if (!rule.filterSynthetic) return keep('synthetic');
       if (s.sSyn === null) return drop(WHY.noScore('synthetic'));
       return s.sSyn >= t ? keep('synthetic') : drop(WHY.belowThresholds);
     }
@@ -55,7 +56,7 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
 
 function passes(rule: Extract<Rule, { kind: 'custom' }>, src: CaptionSource, g: Gate, s: SampleScores, thresholds: Thresholds): boolean {
   const score = src === 'raw' ? s.sRaw : s.sSyn;
-  if ('all' in g) return score !== null || src === 'raw';
+  if ('all' in g) return true; // reads no score (ruleInputs), so none is computed for it
   if (score === null) return false;
   if ('min' in g) return score >= g.min;
   if ('fraction' in g) return score >= tau(thresholds, { source: src, fraction: g.fraction });

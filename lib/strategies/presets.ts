@@ -122,6 +122,23 @@ export function thresholdsNeeded(rule: Rule): ThresholdSpec[] {
   }
 }
 
+/** What a rule reads per sample: whether it may choose the synthetic caption, and whose CLIP scores it compares. */
+export function ruleInputs(rule: Rule): { synthetic: boolean; scores: Set<CaptionSource> } {
+  const scores = new Set<CaptionSource>(thresholdsNeeded(rule).map((t) => t.source));
+  switch (rule.kind) {
+    case 'all':
+      return { synthetic: rule.source === 'synthetic', scores };
+    case 'top':
+      return { synthetic: rule.source === 'synthetic', scores: scores.add(rule.source) };
+    case 'mix':
+      if (rule.filterSynthetic) scores.add('synthetic');
+      return { synthetic: true, scores: scores.add('raw') };
+    case 'custom':
+      for (const [src, g] of Object.entries(rule.gates) as Array<[CaptionSource, Gate]>) if (!('all' in g)) scores.add(src);
+      return { synthetic: rule.gates.synthetic !== undefined, scores };
+  }
+}
+
 export function thresholdKey(t: ThresholdSpec): string {
   return `${t.source}@${t.fraction}`;
 }

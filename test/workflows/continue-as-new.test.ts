@@ -62,7 +62,7 @@ it('continues-as-new in the run and in pages, carrying counters, and finishes ex
     })(),
   ]);
   expect(summary!.samples).toBe(15);
-  expect(summary!.progress.caption.done).toBe(5);
+  expect(summary!.progress.annotate.done).toBe(5);
   expect(summary!.progress.write.done).toBe(5);
   expect(summary!.kept).toBe(Math.floor(15 * 0.3) + 1);
 
@@ -72,6 +72,6 @@ it('continues-as-new in the run and in pages, carrying counters, and finishes ex
 
   // the first page (3 shards, one at a time) continued-as-new too: it has more than one execution
   const executions: string[] = [];
-  for await (const w of env.client.workflow.list({ query: `WorkflowId = 'can-run/score/page-00000'` })) executions.push(w.runId);
+  for await (const w of env.client.workflow.list({ query: `WorkflowId = 'can-run/annotate/page-00000'` })) executions.push(w.runId);
   expect(executions.length).toBeGreaterThan(1);
 });

@@ -1,6 +1,6 @@
 /**
  * The whole pipeline on a real Temporal dev server with real workers, ONNX sessions, sharp and files:
- * 2 shards end to end, then a run interrupted after its caption stage and resumed.
+ * 2 shards end to end, then a run interrupted after its annotate stage and resumed without a GPU worker.
  */
 import { writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -17,8 +17,7 @@ import { generateSampleData } from '../../lib/sampledata';
 import { storageFor } from '../../lib/storage';
 import { RunLayout } from '../../lib/run/layout';
 import { DECISION_TABLE, type DecisionRow } from '../../lib/run/tables';
-import { createCpuActivities, createGpuActivities } from '../../activities';
-import { StageModels } from '../../lib/pipeline/stage-models';
+import { annotationStore, type RunPlan } from '../../lib/run/plan';
 import { buildWorkers } from '../../workers/build';
 import { recaptionRun } from '../../workflows/run';
 import { PHASE, SHARDS_DONE } from '../../workflows/search-attributes';
@@ -95,7 +94,7 @@ describe('recaptionRun on a real dev server', () => {
     expect(summary.shards).toBe(2);
     expect(summary.samples).toBe(18);
     expect(summary.dropped.decode_error).toBe(2);
-    expect(summary.progress.caption).toEqual({ done: 2, skipped: 0, failed: 0 });
+    expect(summary.progress.annotate).toEqual({ done: 2, skipped: 0, failed: 0 });
     expect(summary.progress.write.done).toBe(2);
 
     const decisions: DecisionRow[] = [];
@@ -152,7 +151,7 @@ describe('recaptionRun on a real dev server', () => {
     expect(d.typedSearchAttributes.get(SHARDS_DONE)).toBe(2);
 
     // Determinism: the recorded histories replay against the current workflow code.
-    for (const id of ['e2e-run', 'e2e-run/score/page-00000', 'e2e-run/select/page-00001']) {
+    for (const id of ['e2e-run', 'e2e-run/annotate/page-00000', 'e2e-run/select/page-00001']) {
       const history = await env.client.workflow.getHandle(id).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, id);
       // RECAPTION_RECORD_HISTORIES=1 refreshes the fixtures that replay.test.ts checks future code against.
@@ -164,48 +163,40 @@ describe('recaptionRun on a real dev server', () => {
     }
   });
 
-  it('resumes a run interrupted after its caption stage, skipping the committed captions', async () => {
+  it('resumes a run interrupted after its annotate stage, without annotating again', async () => {
     const out = tempDir();
     const c = config('resume', out, 'raw-top30');
     const layout = RunLayout.of(out, 'resume');
     const storage = storageFor(out);
 
-    // First execution: the GPU worker can only caption (score is not registered there), so the run stops
-    // after caption; we terminate it once both caption stages have committed.
-    const captionOnly = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: c.temporal.gpuTaskQueue,
-      activities: { captionShard: createGpuActivities(new StageModels()).captionShard },
-      shutdownGraceTime: '1s',
-    });
-    const cpu = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: c.temporal.cpuTaskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: createCpuActivities(),
-      shutdownGraceTime: '1s',
-    });
-    await runWith([captionOnly, cpu], async () => {
+    // First execution: terminated as soon as both shards' annotations are committed.
+    await runWith(await workersFor(c), async () => {
       const h = await env.client.workflow.start(recaptionRun, { workflowId: 'resume-run', taskQueue: c.temporal.cpuTaskQueue, args: [{ config: c }] });
       const deadline = Date.now() + 240_000;
-      while (!((await storage.exists(layout.done('caption', '00000000'))) && (await storage.exists(layout.done('caption', '00000001'))))) {
-        if (Date.now() > deadline) throw new Error('caption stage did not commit');
-        await new Promise((r) => setTimeout(r, 200));
+      while (!((await storage.exists(layout.done('annotate', '00000000'))) && (await storage.exists(layout.done('annotate', '00000001'))))) {
+        if (Date.now() > deadline) throw new Error('annotate stage did not commit');
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await h.terminate('test: interrupt after caption');
+      await h.terminate('test: interrupt after annotate');
     });
-    expect(await storage.exists(layout.done('score', '00000000'))).toBe(false);
-    const captionMtime = (await stat(layout.captions('00000000'))).mtimeMs;
+    const plan = JSON.parse(await readFile(layout.plan, 'utf8')) as RunPlan;
+    const annotated = annotationStore(plan).file('rawScores', plan.shards[0]!);
+    const mtime = (await stat(annotated)).mtimeMs;
 
-    // Second execution over the same run: captions are found committed and skipped; the rest runs.
-    const summary = await runWith(await workersFor(c), () =>
+    // Second execution over the same run, with no GPU worker at all: the annotations are found and reused.
+    const cpuOnly = await buildWorkers({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      queues: ['cpu'],
+      cpuTaskQueue: c.temporal.cpuTaskQueue,
+      workflowBundle: await workflowBundle(),
+      shutdownGraceTime: '1s',
+    });
+    const summary = await runWith(cpuOnly, () =>
       env.client.workflow.execute(recaptionRun, { workflowId: 'resume-run', taskQueue: c.temporal.cpuTaskQueue, args: [{ config: c }] }),
     );
-    expect(summary.progress.caption).toEqual({ done: 2, skipped: 2, failed: 0 });
-    expect(summary.progress.score).toEqual({ done: 2, skipped: 0, failed: 0 });
-    expect((await stat(layout.captions('00000000'))).mtimeMs).toBe(captionMtime);
+    expect(summary.progress.annotate).toEqual({ done: 2, skipped: 2, failed: 0 });
+    expect((await stat(annotated)).mtimeMs).toBe(mtime);
     expect(summary.samples).toBe(18);
   });
 });

@@ -7,7 +7,7 @@ import type * as ort from 'onnxruntime-node';
 import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState } from '../caption-model';
 import type { LoadedSession, ModelFolder } from '../model-folder';
-import { loadImageProcessor, outputSize, preprocessImage, stackPixels, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
+import { loadImageProcessor, outputSize, preprocessDecoded, preprocessImage, stackPixels, type DecodedImage, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
 import { floatInputType, floatTensor, type Session } from '../session';
 import type { TextTokenizer } from '../tokenizer';
 import type { PixelTensor, RuntimeOptions } from '../types';
@@ -92,6 +92,10 @@ export abstract class CaptionFamily<S extends Record<keyof S, LoadedSession>> im
 
   preprocess(image: Buffer): Promise<PixelTensor> {
     return preprocessImage(image, this.parts.image.spec, this.parts.image.decode);
+  }
+
+  preprocessDecoded(image: DecodedImage): Promise<PixelTensor> {
+    return preprocessDecoded(image, this.parts.image.spec, this.parts.image.decode);
   }
 
   abstract begin(pixels: readonly PixelTensor[]): Promise<DecodeState>;

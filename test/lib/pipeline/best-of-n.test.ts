@@ -4,24 +4,23 @@
  */
 import { readImg2DatasetShard } from '../../../lib/formats/img2dataset';
 import { storageFor } from '../../../lib/storage';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
-import type { ColumnDecls, ParquetTable } from '../../../lib/formats/parquet';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { bestCandidate, captionCandidates, candidateSeed } from '../../../lib/models/candidates';
 import { cosine } from '../../../lib/models/similarity';
 import { PAPER_CAPTION_OPTIONS } from '../../../lib/config/schema';
 import type { Captioner, ClipScorer } from '../../../lib/models/types';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
+import { annotateShard } from '../../../lib/pipeline/annotate-stage';
 import { RunLayout } from '../../../lib/run/layout';
 import { planRun } from '../../../lib/pipeline/plan-stage';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import { CANDIDATE_TABLE, CAPTION_TABLE, DECISION_TABLE, SCORE_TABLE, type CandidateRow, type CaptionRow, type DecisionRow, type ScoreRow } from '../../../lib/run/tables';
+import { DECISION_TABLE } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { generateSampleData } from '../../../lib/sampledata';
+import { annotations } from '../../helpers/annotations';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+import { givenModels } from '../../helpers/stages';
 
 let captioner: Captioner;
 let clip: ClipScorer;
@@ -52,7 +51,6 @@ const cfg = (output: string, caption: Record<string, unknown>) =>
     'test',
   );
 
-const read = <C extends ColumnDecls>(table: ParquetTable<C>, file: string) => table.read(storageFor(file), file);
 
 describe('caption candidates', () => {
   it('gives candidate 0 the sample seed and the others their own; ties go to the first', () => {
@@ -65,26 +63,25 @@ describe('caption candidates', () => {
   it('samples N distinct candidates per image; candidate 0 equals the one-candidate caption', async () => {
     const out = tempDir();
     const plan = await planRun(cfg(out, { candidates: 1 }));
-    await captionShard(plan, 0, captioner);
-    const single = await read(CAPTION_TABLE, new RunLayout(plan.runUri).captions(plan.shards[0]!.name));
+    await annotateShard(plan, 0, givenModels(captioner, clip)(plan));
+    const single = await annotations.captions(plan, 0);
 
     const out4 = tempDir();
     const plan4 = await planRun(cfg(out4, { candidates: 4 }));
-    const summary = await captionShard(plan4, 0, captioner);
+    const summary = await annotateShard(plan4, 0, givenModels(captioner, clip)(plan4));
     expect(summary).toMatchObject({ samples: 10, failed: 1 });
-    const layout4 = new RunLayout(plan4.runUri);
-    const captions = await read(CAPTION_TABLE, layout4.captions(plan4.shards[0]!.name));
-    const candidates = await read(CANDIDATE_TABLE, layout4.candidates(plan4.shards[0]!.name));
+    const captions = await annotations.captions(plan4, 0);
+    const candidates = await annotations.candidates(plan4, 0);
     expect(candidates).toHaveLength(9 * 4);
 
-    for (const row of captions.filter((r) => !r.error)) {
+    for (const row of captions.filter((r) => r.synthetic_caption !== null)) {
       const mine = candidates.filter((c) => c.key === row.key).sort((a, b) => a.candidate - b.candidate);
       expect(mine.map((c) => c.candidate)).toEqual([0, 1, 2, 3]);
       expect(mine[0]!.caption).toBe(row.synthetic_caption);
       expect(row.synthetic_caption).toBe(single.find((s) => s.key === row.key)!.synthetic_caption);
     }
     // Sampling with different seeds gives different captions for most images.
-    const distinct = captions.filter((r) => !r.error).map((r) => new Set(candidates.filter((c) => c.key === r.key).map((c) => c.caption)).size);
+    const distinct = captions.filter((r) => r.synthetic_caption !== null).map((r) => new Set(candidates.filter((c) => c.key === r.key).map((c) => c.caption)).size);
     expect(distinct.filter((d) => d > 1).length).toBeGreaterThanOrEqual(7);
   });
 
@@ -93,15 +90,14 @@ describe('caption candidates', () => {
     const plan = await planRun(cfg(out, { candidates: 3, pick: 'clip' }));
     const layout = new RunLayout(plan.runUri);
     const shard = plan.shards[0]!.name;
-    await captionShard(plan, 0, captioner);
-    await scoreShard(plan, 0, { clip, centroids: null });
+    await annotateShard(plan, 0, givenModels(captioner, clip)(plan));
     await computeThresholds(plan);
     await selectShard(plan, 0);
 
-    const candidates = await read(CANDIDATE_TABLE, layout.candidates(shard));
-    const scores = await read(SCORE_TABLE, layout.scores(shard));
-    const decisions = await read(DECISION_TABLE, layout.decisions(shard));
-    const usable = scores.filter((s) => !s.error);
+    const candidates = await annotations.candidates(plan, 0);
+    const scores = (await annotations.syntheticScores(plan, 0)).map((r, i) => ({ ...r, position: i }));
+    const decisions = await DECISION_TABLE.read(storageFor(plan.runUri), layout.decisions(shard));
+    const usable = scores.filter((s) => s.s_syn !== null);
     expect(usable).toHaveLength(9);
 
     let improved = 0;
@@ -109,7 +105,7 @@ describe('caption candidates', () => {
       const texts = candidates.filter((c) => c.key === s.key).sort((a, b) => a.candidate - b.candidate).map((c) => c.caption);
       expect(texts).toHaveLength(3);
       // Recompute every candidate's cosine independently of the stage.
-      const sample = (await read(CAPTION_TABLE, layout.captions(shard))).find((c) => c.key === s.key)!;
+      const sample = (await annotations.captions(plan, 0))[s.position]!;
       expect(sample.synthetic_caption).toBe(texts[0]);
       const textEmb = await clip.embedTexts(texts);
       const imgEmb = await imageEmbedding(s.key);
@@ -139,10 +135,9 @@ describe('caption candidates', () => {
   it('pick "first" keeps candidate 0 and its score', async () => {
     const out = tempDir();
     const plan = await planRun(cfg(out, { candidates: 2, pick: 'first' }));
-    await captionShard(plan, 0, captioner);
-    await scoreShard(plan, 0, { clip, centroids: null });
-    const scores = await read(SCORE_TABLE, new RunLayout(plan.runUri).scores(plan.shards[0]!.name));
-    for (const s of scores.filter((x) => !x.error)) {
+    await annotateShard(plan, 0, givenModels(captioner, clip)(plan));
+    const scores = await annotations.syntheticScores(plan, 0);
+    for (const s of scores.filter((x) => x.s_syn !== null)) {
       expect(s.synthetic_choice).toBe(0);
       expect(s.s_syn).toBe(s.s_syn_first);
     }

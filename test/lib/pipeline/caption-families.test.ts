@@ -1,21 +1,16 @@
 /**
- * Every captioner family and both CLIP layouts through the real caption and score stages, chosen by the run
- * config alone (model folder + prompt options), with the tiny exports.
+ * Every captioner family and both CLIP layouts through the real annotate stage, chosen by the run config alone
+ * (model folder + prompt options), with the tiny exports.
  */
-import { storageFor } from '../../../lib/storage';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { InputError } from '../../../lib/errors';
-import type { ColumnDecls, ParquetTable } from '../../../lib/formats/parquet';
 import { loadCaptioner, releaseCachedModels } from '../../../lib/models';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
-import { RunLayout } from '../../../lib/run/layout';
+import { annotateShard } from '../../../lib/pipeline/annotate-stage';
 import { planRun } from '../../../lib/pipeline/plan-stage';
 import { StageModels } from '../../../lib/pipeline/stage-models';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
-import { CAPTION_TABLE, SCORE_TABLE, type CaptionRow, type ScoreRow } from '../../../lib/run/tables';
 import { generateSampleData } from '../../../lib/sampledata';
+import { annotations } from '../../helpers/annotations';
 import { TINY_BLIP2, TINY_CAPTIONER, TINY_CLIP, TINY_CLIP_JOINT, TINY_FLORENCE2, tempDir } from '../../helpers/paths';
 
 let input: string;
@@ -26,8 +21,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => releaseCachedModels());
-
-const read = <C extends ColumnDecls>(table: ParquetTable<C>, file: string) => table.read(storageFor(file), file);
 
 const cases: [string, Record<string, unknown>, string][] = [
   ['vision-encoder-decoder', { path: TINY_CAPTIONER }, TINY_CLIP],
@@ -52,15 +45,19 @@ describe.each(cases)('%s captioner in the pipeline', (family, captioner, clipDir
     const models = new StageModels();
     const model = await models.captioner(config);
     expect(model.family).toBe(family === 'blip-2' ? 'prefix-lm' : family);
-    expect(await captionShard(plan, 0, model)).toMatchObject({ samples: 6, failed: 1 });
-    expect(await scoreShard(plan, 0, await models.forScore(config))).toMatchObject({ samples: 6, failed: 1 });
-    const layout = new RunLayout(plan.runUri);
-    const captions = await read(CAPTION_TABLE, layout.captions('00000000'));
-    const scores = await read(SCORE_TABLE, layout.scores('00000000'));
-    const good = captions.filter((c) => !c.error);
+    const summary = await annotateShard(plan, 0, (groups) => models.forAnnotate(config, groups));
+    expect(summary).toMatchObject({ samples: 6, failed: 1 });
+    // captioner and CLIP both ran on every image, decoded once (the corrupt one fails to decode)
+    expect(summary.counts?.decoded).toBe(5);
+    // raw30-synthetic70 reads captions and raw scores
+    expect(Object.keys(summary.counts ?? {}).filter((k) => k.startsWith('computed:')).sort()).toEqual(['computed:captions', 'computed:rawScores', 'computed:samples']);
+    const captions = await annotations.captions(plan, 0);
+    const scores = await annotations.rawScores(plan, 0);
+    const good = captions.filter((c) => c.synthetic_caption !== null);
     expect(good).toHaveLength(5);
     for (const c of good) expect(c.synthetic_caption).toMatch(/\S/);
-    for (const s of scores.filter((x) => !x.error)) expect(Math.abs(s.s_syn!)).toBeLessThanOrEqual(1);
+    for (const s of scores.filter((x) => x.s_raw !== null)) expect(Math.abs(s.s_raw!)).toBeLessThanOrEqual(1);
+    expect(scores.filter((x) => x.s_raw !== null)).toHaveLength(5);
   });
 });
 

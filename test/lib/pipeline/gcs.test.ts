@@ -6,7 +6,7 @@ import { parseConfig } from '../../../lib/config/load';
 import { decodeSubsetNpy } from '../../../lib/formats/subset';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
+import { annotateShard } from '../../../lib/pipeline/annotate-stage';
 import { RunLayout } from '../../../lib/run/layout';
 import { planRun } from '../../../lib/pipeline/plan-stage';
 import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
@@ -14,7 +14,8 @@ import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { startFakeGcs, type FakeGcs } from '../../helpers/fake-gcs';
 import { TINY_CAPTIONER, TINY_CLIP } from '../../helpers/paths';
-import { runAllStages } from '../../helpers/stages';
+import { annotationFile } from '../../helpers/annotations';
+import { noModels, runAllStages } from '../../helpers/stages';
 
 let gcs: FakeGcs;
 const saved = process.env.STORAGE_EMULATOR_HOST;
@@ -67,7 +68,10 @@ it('runs every stage from gs:// input to gs:// output', async () => {
     }
     expect(written).toBe(4);
     expect(decodeSubsetNpy(await storage.readBuffer(layout.subset))).toHaveLength(8);
-    expect((await captionShard(plan, 0, captioner)).skipped).toBe(true);
+    expect((await annotateShard(plan, 0, noModels)).skipped).toBe(true);
+    // the shared annotations sit next to the runs, on the bucket
+    expect(plan.annotations.root).toBe('gs://pool/curated/_annotations');
+    expect(await storage.exists(annotationFile(plan, 'captions', 1))).toBe(true);
   } finally {
     await captioner.release();
     await clip.release();

@@ -1,26 +1,25 @@
 /**
- * raw-top30-in1k: raw-top30 ∩ DataComp's image-cluster filter. The score stage records each image's nearest
+ * raw-top30-in1k: raw-top30 ∩ DataComp's image-cluster filter. The annotate stage records each image's nearest
  * centroid (checked against a brute-force argmax over the same CLIP embeddings); selection keeps exactly the
  * raw-top30 samples whose cluster is in the target set.
  */
-import { StageModels } from '../../../lib/pipeline/stage-models';
 import { writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { encodeFloatMatrix } from '../../../lib/formats/npy';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
-import { captionShard } from '../../../lib/pipeline/caption-stage';
+import { annotateShard } from '../../../lib/pipeline/annotate-stage';
 import { RunLayout } from '../../../lib/run/layout';
 import { planRun } from '../../../lib/pipeline/plan-stage';
-import { scoreShard } from '../../../lib/pipeline/score-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
-import { DECISION_TABLE, SCORE_TABLE, type DecisionRow, type ScoreRow } from '../../../lib/run/tables';
+import { DECISION_TABLE } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
+import { annotations } from '../../helpers/annotations';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
+import { givenModels } from '../../helpers/stages';
 
 it('keeps raw-top30 samples whose nearest centroid is in the target, with assignments a brute force agrees with', async () => {
   const dir = tempDir();
@@ -51,24 +50,25 @@ it('keeps raw-top30 samples whose nearest centroid is in the target, with assign
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
   try {
-    await captionShard(plan, 0, captioner);
-    // Scoring a filtered run without its nearest-centroid model would drop every sample: refused.
-    await expect(scoreShard(plan, 0, { clip, centroids: null })).rejects.toThrow(/needs the nearest-centroid model/);
-    for (let i = 0; i < 2; i++) {
-      await captionShard(plan, i, captioner);
-      await scoreShard(plan, i, { clip, centroids: await new StageModels().centroids(plan.config) });
-    }
+    expect(plan.annotations.compute).toEqual(['rawScores', 'clusters']);
+    // Annotating clusters without the nearest-centroid model would leave every sample without one: refused.
+    await expect(annotateShard(plan, 0, async () => ({ captioner: null, clip, centroids: null }))).rejects.toThrow(/were not loaded/);
+    for (let i = 0; i < 2; i++) await annotateShard(plan, i, givenModels(captioner, clip)(plan));
     const tau = (await computeThresholds(plan))['raw@0.3'];
     let checked = 0;
     let dropped = 0;
     for (let i = 0; i < 2; i++) {
       await selectShard(plan, i);
       const name = plan.shards[i].name;
-      const scores = await SCORE_TABLE.decode(await readFile(layout.scores(name)), layout.scores(name));
+      const raw = await annotations.rawScores(plan, i);
+      const clusters = await annotations.clusters(plan, i);
       const decisions = await DECISION_TABLE.decode(await storage.readBuffer(layout.decisions(name)), layout.decisions(name));
+      let position = 0;
       for await (const s of readWebDataset(storage.createReadStream(plan.shards[i].tar))) {
-        const row = scores.find((r) => r.key === s.key)!;
-        if (row.error) {
+        const row = { key: raw[position]!.key, s_raw: raw[position]!.s_raw, cluster: clusters[position]!.cluster };
+        position++;
+        expect(row.key).toBe(s.key);
+        if (row.s_raw === null) {
           expect(row.cluster).toBeNull();
           continue;
         }

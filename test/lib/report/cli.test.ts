@@ -58,21 +58,32 @@ describe('recaption report / compare commands', () => {
   });
 
   it('compare prints both runs side by side (text and JSON)', async () => {
-    const text = await stdout(() => compareCommand(known, junk, { json: false }));
+    const text = await stdout(() => compareCommand([known, junk], { json: false }));
     expect(text).toMatch(/^\s+known\s+junk\s+B − A$/m);
     expect(text).toMatch(/^kept\s+3\s+0\s+−3$/m);
     expect(text).toMatch(/^preset\s+raw30-synthetic70-filtered\s+raw-top30$/m);
     await stdout(() => reportCommand(junk, { json: false }));
-    const json = JSON.parse(await stdout(() => compareCommand(known, path.join(junk, 'report.json'), { json: true })));
+    const json = JSON.parse(await stdout(() => compareCommand([known, path.join(junk, 'report.json')], { json: true })));
     expect(json.runs.map((r: { name: string }) => r.name)).toEqual(['known', 'junk']);
+  });
+
+  it('compare takes any number of runs: one column each, deltas against the first (text and JSON)', async () => {
+    const text = await stdout(() => compareCommand([known, junk, known], { json: false }));
+    expect(text).toMatch(/^\s+A: known\s+B: junk\s+C: known\s+B − A\s+C − A$/m);
+    expect(text).toMatch(/^kept\s+3\s+0\s+3\s+−3\s+0$/m);
+    expect(text).toMatch(/^C = .*known$/m);
+    const json = JSON.parse(await stdout(() => compareCommand([junk, known, known], { json: true })));
+    expect(json.runs.map((r: { name: string }) => r.name)).toEqual(['junk', 'known', 'known']);
+    expect(json.rows.find((r: { label: string }) => r.label === 'kept')).toEqual({ label: 'kept', cells: ['0', '3', '3'], deltas: ['', '+3', '+3'], values: [0, 3, 3] });
+    await expect(compareCommand([known], { json: false })).rejects.toThrow(/at least two runs/);
   });
 
   it('compare ignores a report.json that is not a current report (the finalize summary) and builds one', async () => {
     const runUri = await writeRun(tempDir('recaption-report-old-'), KNOWN);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(runUri, 'report.json'), JSON.stringify({ version: 1, samples: 999 }));
-    const text = await stdout(() => compareCommand(runUri, runUri, { json: false }));
+    const text = await stdout(() => compareCommand([runUri, runUri], { json: false }));
     expect(text).toMatch(/^samples\s+7\s+7\s+0$/m);
-    await expect(compareCommand(path.join(runUri, 'report.json'), runUri, { json: false })).rejects.toThrow(/not a recaption report/);
+    await expect(compareCommand([path.join(runUri, 'report.json'), runUri], { json: false })).rejects.toThrow(/not a recaption report/);
   });
 });

@@ -117,3 +117,9 @@ export const ALL_FAILED: FixtureRun = {
     ],
   },
 };
+
+/** A plan.json naming each shard's input tar (the fields of RunPlan the report reads). */
+export async function writePlan(runUri: string, tars: Record<string, string>): Promise<void> {
+  const shards = Object.entries(tars).map(([name, tar]) => ({ name, tar, parquet: null }));
+  await storageFor(runUri).writeAtomic(joinUri(runUri, 'plan.json'), JSON.stringify({ version: 1, runName: 'plan', runUri, shards }));
+}

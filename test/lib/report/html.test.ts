@@ -2,18 +2,8 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { REPORT_PLOTS, renderReportHtml, writeReport, buildReport, isRunReport } from '../../../lib/report';
 import { tempDir } from '../../helpers/paths';
+import { expectSelfContained } from './html-checks';
 import { ALL_FAILED, JUNK, KNOWN, writeRun } from './fixtures';
-
-/**
- * No network fetches: no tag with a src/href attribute at all (the page needs none), no url() or @import in CSS,
- * no <script>, <link>, <iframe>, <img>, <object>. (Escaped caption text such as `&lt;img src=...` is not a tag.)
- */
-function expectSelfContained(html: string): void {
-  const tags = html.match(/<[a-z][^>]*>/gi) ?? [];
-  expect(tags.filter((t) => /\s(src|href|xlink:href)\s*=/i.test(t))).toEqual([]);
-  expect(tags.filter((t) => /^<(script|link|iframe|img|object|embed|base)\b/i.test(t))).toEqual([]);
-  expect(html).not.toMatch(/url\(|@import|https?:\/\//i);
-}
 
 function plots(html: string): string[] {
   return [...html.matchAll(/<svg class="plot" data-plot="([^"]+)"/g)].map((m) => m[1]!);

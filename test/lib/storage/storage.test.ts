@@ -122,6 +122,21 @@ function storageSuite(name: string, setup: () => Fixture): void {
       for (const u of expected) expect(await fx.storage.exists(u)).toBe(true);
     });
 
+    it('lists with stats, and the fingerprint changes with the content even at the same size', async () => {
+      const uri = joinUri(root, 'fp', 'shard.tar');
+      await fx.storage.writeAtomic(uri, 'aaaa');
+      const [listed] = await fx.storage.listStats(joinUri(root, 'fp'));
+      expect(listed).toEqual({ uri, ...(await fx.storage.stat(uri)) });
+      expect(listed!.size).toBe(4);
+      await new Promise((r) => setTimeout(r, 20)); // a later mtime locally
+      await fx.storage.writeAtomic(uri, 'bbbb');
+      const after = (await fx.storage.stat(uri))!;
+      expect(after.size).toBe(4);
+      expect(after.fingerprint).not.toBe(listed!.fingerprint);
+      // unchanged content, unchanged fingerprint
+      expect((await fx.storage.stat(uri))!.fingerprint).toBe(after.fingerprint);
+    });
+
     it('removes idempotently', async () => {
       const uri = joinUri(root, 'r.txt');
       await fx.storage.writeAtomic(uri, 'x');

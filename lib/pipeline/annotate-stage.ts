@@ -1,0 +1,323 @@
+/**
+ * Stage 1 (GPU): annotate a shard — read its tar once, decode each image once, preprocess it for each model that
+ * the missing annotation groups need (captioner, CLIP image tower, nearest centroid), run them, and write only
+ * those groups (lib/run/annotations.ts). Groups already committed by any earlier run are not recomputed.
+ *
+ * Mid-shard checkpoint: work is committed in chunks of whole batches (annotations.chunkSize rounded up to a multiple
+ * of score.batchSize); a retried attempt skips the committed chunks (reading, not decoding, their samples) and
+ * continues after them. Batches are aligned to tar positions, so the result equals an uninterrupted attempt's.
+ */
+import type { NearestCentroid } from '../clusters/nearest';
+import { rawCaptionOf } from '../formats/img2dataset';
+import type { ColumnDecls, ParquetTable, RowOf } from '../formats/parquet';
+import { bestCandidate, captionCandidates } from '../models/candidates';
+import { decodeImage } from '../models/preprocess';
+import { cosine } from '../models/similarity';
+import type { Captioner, ClipScorer, PixelTensor } from '../models/types';
+import type { AnnotationGroup, AnnotationStore, ModelGroup, ShardIdentity } from '../run/annotations';
+import { annotationStore, type RunPlan } from '../run/plan';
+import { ANNOTATION_TABLES, CANDIDATE_TABLE, CAPTIONS_TABLE, SAMPLES_TABLE, type CandidateRow, type SampleRow } from '../run/tables';
+import { storageFor, type Storage } from '../storage';
+import { preparedBatches, type PositionedSample, type PreparedSample } from './batches';
+import { rowsOutcome, runShardStage, type ShardWork, type StageOutcome, type StageSummary } from './checkpoint';
+import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
+
+/** The models of the groups an attempt computes (null where no missing group needs one). */
+export interface AnnotateModels {
+  captioner: Captioner | null;
+  clip: ClipScorer | null;
+  centroids: NearestCentroid | null;
+}
+
+/** Loads the models the missing groups need: a GPU worker's StageModels, or a test's own. */
+export type LoadAnnotateModels = (groups: ReadonlySet<ModelGroup>) => Promise<AnnotateModels>;
+
+const NO_MODELS: LoadAnnotateModels = async () => ({ captioner: null, clip: null, centroids: null });
+
+/** Each group's table, seen alike: rows are built per group below and written through their table's checks. */
+const TABLES: Record<AnnotationGroup, ParquetTable<ColumnDecls>> = ANNOTATION_TABLES;
+type AnyRow = RowOf<ColumnDecls>;
+
+/** The per-sample RNG seed: the same sample gets the same caption in any batch, retry, resume or run. */
+export function sampleSeed(runSeed: number, sample: { uid: string | null; key: string }): string {
+  return `${runSeed}:${sample.uid ?? sample.key}`;
+}
+
+export function annotateShard(plan: RunPlan, index: number, load: LoadAnnotateModels, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
+  return runShardStage('annotate', plan, index, (w) => annotate(w, plan.annotations.compute, load, ctx));
+}
+
+/** The shard's `samples` annotation, computed (images decoded on this machine, no model) when no run has yet. */
+export async function sampleRows(w: ShardWork, ctx: StageContext = NO_CONTEXT): Promise<SampleRow[]> {
+  await annotate(w, [], NO_MODELS, ctx);
+  const store = annotationStore(w.plan);
+  return SAMPLES_TABLE.read(storageFor(store.root), store.file('samples', w.shard));
+}
+
+/** The groups among `samples` and `wanted` that are not committed for the shard. */
+export async function missingAnnotations(plan: RunPlan, shard: ShardIdentity, wanted: readonly ModelGroup[]): Promise<AnnotationGroup[]> {
+  const store = annotationStore(plan);
+  const files = storageFor(store.root);
+  const missing: AnnotationGroup[] = [];
+  for (const group of ['samples', ...wanted] as const) if (!(await files.exists(store.file(group, shard)))) missing.push(group);
+  return missing;
+}
+
+/** Rows of one chunk, per group being computed. */
+type ChunkRows = { [G in AnnotationGroup]?: AnyRow[] } & { candidates?: CandidateRow[] };
+
+async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadAnnotateModels, ctx: StageContext): Promise<StageOutcome> {
+  const { plan, shard } = w;
+  const config = plan.config;
+  const store = annotationStore(plan);
+  const files = storageFor(store.root);
+  const todo = new Set(await missingAnnotations(plan, shard, wanted));
+  if (todo.size === 0) return { samples: 0, failed: 0, counts: { reused: 1 } };
+
+  const computing = (g: AnnotationGroup) => todo.has(g);
+  const clipGroups = computing('rawScores') || computing('syntheticScores') || computing('clusters');
+  const models = await load(new Set([...todo].filter((g): g is ModelGroup => g !== 'samples')));
+  if ((computing('captions') && !models.captioner) || (clipGroups && !models.clip) || (computing('clusters') && !models.centroids)) {
+    throw new Error(`annotate ${shard.name}: the models for ${[...todo].join(', ')} were not loaded`);
+  }
+  const batchSize = config.score.batchSize;
+  const chunkSize = Math.ceil(config.annotations.chunkSize / batchSize) * batchSize;
+  const resumeFrom = Math.min(...(await Promise.all([...todo].map((g) => committedEnd(files, store, g, shard)))));
+  // Captions committed by an earlier run, when this attempt scores them.
+  const captionsIn = computing('syntheticScores') && !computing('captions') ? await readCandidateTexts(files, store, shard, config.caption.candidates) : null;
+
+  let decoded = 0;
+  const prepare = async (image: Buffer): Promise<{ captioner: PixelTensor | null; clip: PixelTensor | null }> => {
+    const img = await decodeImage(image, { maxPixels: config.image.maxPixels });
+    decoded++;
+    const [captioner, clip] = await Promise.all([
+      computing('captions') ? models.captioner!.preprocessDecoded(img) : null,
+      clipGroups ? models.clip!.preprocessDecoded(img) : null,
+    ]);
+    return { captioner, clip };
+  };
+
+  let rows: ChunkRows = {};
+  let chunkStart = resumeFrom;
+  let next = resumeFrom;
+  const flush = async (): Promise<void> => {
+    if (next === chunkStart) return;
+    for (const g of todo) await TABLES[g].write(files, store.chunk(g, shard, chunkStart, next), rows[g] ?? []);
+    if (rows.candidates) await CANDIDATE_TABLE.write(files, store.chunk('captions', shard, chunkStart, next, 'candidates'), rows.candidates);
+    rows = {};
+    chunkStart = next;
+  };
+  const push = (g: AnnotationGroup, row: AnyRow) => (rows[g] ??= []).push(row);
+
+  for await (const batch of preparedBatches(fromPosition(w.samples(), resumeFrom), batchSize, prepare)) {
+    throwIfAborted(ctx);
+    const ok = batch.filter((b) => b.value);
+    if (computing('samples')) for (const b of batch) push('samples', sampleRow(b));
+
+    // Captions first: the synthetic scores may need them.
+    let texts = new Map<number, string[]>();
+    if (computing('captions')) {
+      texts = await captionBatch(models.captioner!, ok, plan);
+      for (const b of batch) {
+        const cands = texts.get(b.position) ?? null;
+        push('captions', { key: b.sample.key, synthetic_caption: cands ? cands[0]! : null });
+        if (cands && config.caption.candidates > 1) {
+          (rows.candidates ??= []).push(...cands.map((caption, k) => ({ key: b.sample.key, uid: b.sample.uid, candidate: k, caption })));
+        }
+      }
+    } else if (captionsIn) {
+      for (const b of ok) if (captionsIn[b.position]) texts.set(b.position, captionsIn[b.position]!);
+    }
+
+    if (clipGroups) await scoreBatch(batch, ok, texts, models, todo, plan, push);
+    next = batch[batch.length - 1]!.position + 1;
+    if (next - chunkStart >= chunkSize) await flush();
+    ctx.heartbeat(next, chunkStart);
+  }
+  await flush();
+  const total = await assemble(files, store, shard, todo);
+  const errors = (await SAMPLES_TABLE.read(files, store.file('samples', shard))).map((r) => r.error);
+  if (errors.length !== total) throw new Error(`annotate ${shard.name}: ${total} annotated rows for ${errors.length} samples`);
+  const outcome = rowsOutcome(errors);
+  return { ...outcome, counts: { ...outcome.counts, decoded, resumedAt: resumeFrom, ...Object.fromEntries([...todo].map((g) => [`computed:${g}`, 1])) } };
+}
+
+function sampleRow(b: PreparedSample<unknown>): SampleRow {
+  const meta = b.sample.meta;
+  return {
+    key: b.sample.key,
+    uid: b.sample.uid,
+    raw_caption: rawCaptionOf(b.sample),
+    original_width: intOrNull(meta?.original_width ?? meta?.width),
+    original_height: intOrNull(meta?.original_height ?? meta?.height),
+    error: b.error,
+    error_message: b.errorMessage,
+  };
+}
+
+/** Caption candidates of the decodable samples, by tar position, in caption.batchSize-image decodes. */
+async function captionBatch(captioner: Captioner, ok: Array<PreparedSample<{ captioner: PixelTensor | null }>>, plan: RunPlan): Promise<Map<number, string[]>> {
+  const c = plan.config.caption;
+  const options = { topK: c.topK, temperature: c.temperature, minLength: c.minLength, maxLength: c.maxLength, repetitionPenalty: c.repetitionPenalty };
+  // Candidates multiply the decoder rows, so fewer images go in at once to keep about batchSize rows per decode.
+  const imagesPerDecode = Math.max(1, Math.floor(c.batchSize / c.candidates));
+  const out = new Map<number, string[]>();
+  for (let i = 0; i < ok.length; i += imagesPerDecode) {
+    const part = ok.slice(i, i + imagesPerDecode);
+    const captions = await captionCandidates(
+      captioner,
+      part.map((b) => b.value!.captioner!),
+      part.map((b) => sampleSeed(plan.config.run.seed, b.sample)),
+      c.candidates,
+      options,
+    );
+    part.forEach((b, k) => out.set(b.position, captions[k]!));
+  }
+  return out;
+}
+
+/** CLIP scores and clusters of one batch: one image-tower pass serves every group. */
+async function scoreBatch(
+  batch: Array<PreparedSample<{ clip: PixelTensor | null }>>,
+  ok: Array<PreparedSample<{ clip: PixelTensor | null }>>,
+  texts: Map<number, string[]>,
+  models: AnnotateModels,
+  todo: ReadonlySet<AnnotationGroup>,
+  plan: RunPlan,
+  push: (g: AnnotationGroup, row: AnyRow) => void,
+): Promise<void> {
+  const clip = models.clip!;
+  const scored = ok.filter((b) => texts.has(b.position));
+  const flatTexts = scored.flatMap((b) => texts.get(b.position)!);
+  // Started together: the JS work of one (stacking, tokenising) runs while ORT computes another.
+  const [imageEmb, rawEmb, synEmb] = ok.length
+    ? await Promise.all([
+        clip.embedImages(ok.map((b) => b.value!.clip!)),
+        todo.has('rawScores') ? clip.embedTexts(ok.map((b) => rawCaptionOf(b.sample))) : Promise.resolve([]),
+        todo.has('syntheticScores') && flatTexts.length ? clip.embedTexts(flatTexts) : Promise.resolve([]),
+      ])
+    : [[], [], []];
+  const at = new Map(ok.map((b, i) => [b.position, i]));
+  const clusters = todo.has('clusters') && ok.length ? await assignClusters(models.centroids!, imageEmb) : null;
+  const syn = new Map<number, { s: number; choice: number; caption: string; first: number }>();
+  if (todo.has('syntheticScores')) {
+    const { candidates, pick } = plan.config.caption;
+    let offset = 0;
+    for (const b of scored) {
+      const cands = texts.get(b.position)!;
+      const scores = cands.map((_, k) => cosine(imageEmb[at.get(b.position)!]!, synEmb[offset + k]!));
+      offset += cands.length;
+      const choice = candidates > 1 && pick === 'clip' ? bestCandidate(scores) : 0;
+      syn.set(b.position, { s: scores[choice]!, choice, caption: cands[choice]!, first: scores[0]! });
+    }
+  }
+  const several = plan.config.caption.candidates > 1;
+  for (const b of batch) {
+    const i = at.get(b.position);
+    const key = b.sample.key;
+    if (todo.has('rawScores')) push('rawScores', { key, s_raw: i === undefined ? null : cosine(imageEmb[i]!, rawEmb[i]!) });
+    if (todo.has('syntheticScores')) {
+      const s = syn.get(b.position);
+      push('syntheticScores', {
+        key,
+        s_syn: s ? s.s : null,
+        synthetic_choice: s && several ? s.choice : null,
+        synthetic_caption: s && several ? s.caption : null,
+        s_syn_first: s && several ? s.first : null,
+      });
+    }
+    if (clusters) push('clusters', { key, cluster: i === undefined ? null : clusters[i]! });
+  }
+}
+
+async function assignClusters(nc: NearestCentroid, embeddings: Float32Array[]): Promise<Int32Array> {
+  const flat = new Float32Array(embeddings.length * nc.d);
+  embeddings.forEach((e, i) => flat.set(e, i * nc.d));
+  return nc.assign(flat, embeddings.length);
+}
+
+/** The tar's samples from `from` on, with their positions (earlier ones are read past, not decoded). */
+async function* fromPosition(samples: AsyncIterable<PositionedSample['sample']>, from: number): AsyncGenerator<PositionedSample> {
+  let position = 0;
+  for await (const sample of samples) {
+    if (position >= from) yield { sample, position };
+    position++;
+  }
+}
+
+interface ChunkFile {
+  uri: string;
+  start: number;
+  end: number;
+}
+
+const CHUNK = /(\d{8})-(\d{8})\.parquet$/;
+
+async function chunkFiles(files: Storage, store: AnnotationStore, group: AnnotationGroup, shard: ShardIdentity): Promise<ChunkFile[]> {
+  return (await files.list(store.chunks(group, shard)))
+    .map((uri) => ({ uri, m: CHUNK.exec(uri) }))
+    .filter((x): x is { uri: string; m: RegExpExecArray } => x.m !== null && !x.uri.endsWith('.candidates.parquet'))
+    .map(({ uri, m }) => ({ uri, start: Number(m[1]), end: Number(m[2]) }))
+    .sort((a, b) => a.start - b.start);
+}
+
+/** Tar positions [0, end) covered by a group's committed chunks, contiguously from the start. */
+async function committedEnd(files: Storage, store: AnnotationStore, group: AnnotationGroup, shard: ShardIdentity): Promise<number> {
+  let end = 0;
+  for (const c of await chunkFiles(files, store, group, shard)) {
+    if (c.start > end) break;
+    end = Math.max(end, c.end);
+  }
+  return end;
+}
+
+/** Concatenate each group's chunks into its shard file (the commit), then drop the chunks; returns the row count. */
+async function assemble(files: Storage, store: AnnotationStore, shard: ShardIdentity, todo: ReadonlySet<AnnotationGroup>): Promise<number> {
+  let total = -1;
+  for (const g of todo) {
+    const table = TABLES[g];
+    const chunks = await chunkFiles(files, store, g, shard);
+    const all: AnyRow[] = [];
+    const candidates: CandidateRow[] = [];
+    let end = 0;
+    for (const c of chunks) {
+      if (c.start < end) continue; // a chunk an interrupted attempt re-made with other bounds: its rows are in already
+      if (c.start !== end) throw new Error(`annotations ${store.chunks(g, shard)}: chunk ${c.start} follows ${end}`);
+      all.push(...(await table.decode(await files.readBuffer(c.uri), c.uri)));
+      if (g === 'captions' && (await files.exists(store.chunk(g, shard, c.start, c.end, 'candidates')))) {
+        candidates.push(...(await CANDIDATE_TABLE.read(files, store.chunk(g, shard, c.start, c.end, 'candidates'))));
+      }
+      end = c.end;
+    }
+    if (all.length !== end) throw new Error(`annotations ${store.chunks(g, shard)}: ${all.length} rows for positions [0, ${end})`);
+    if (total >= 0 && end !== total) throw new Error(`annotations of ${shard.name}: ${g} has ${end} rows, another group ${total}`);
+    total = end;
+    // Candidates first: the captions file, committed after, vouches for both.
+    if (g === 'captions' && candidates.length) await CANDIDATE_TABLE.write(files, store.candidates(shard), candidates);
+    await table.write(files, store.file(g, shard), all);
+  }
+  for (const g of todo) for (const uri of await files.list(store.chunks(g, shard))) await files.remove(uri);
+  return total;
+}
+
+/** Per tar position: the caption texts to score (its candidates, or its one caption), or null without one. */
+async function readCandidateTexts(files: Storage, store: AnnotationStore, shard: ShardIdentity, candidates: number): Promise<Array<string[] | null>> {
+  const captions = await CAPTIONS_TABLE.read(files, store.file('captions', shard));
+  if (candidates <= 1) return captions.map((r) => (r.synthetic_caption === null ? null : [r.synthetic_caption]));
+  // Candidate rows come in tar order, `candidates` consecutive rows per captioned sample.
+  const rows = await CANDIDATE_TABLE.read(files, store.candidates(shard));
+  let next = 0;
+  return captions.map((r) => {
+    if (r.synthetic_caption === null) return null;
+    const mine = rows.slice(next, next + candidates);
+    next += candidates;
+    if (mine.length !== candidates || mine.some((m, k) => m.key !== r.key || m.candidate !== k)) {
+      throw new Error(`annotations ${store.candidates(shard)}: candidates of ${r.key} out of order`);
+    }
+    return mine.map((m) => m.caption);
+  });
+}
+
+function intOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v : null;
+}
