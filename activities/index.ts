@@ -4,7 +4,7 @@
  */
 import type { StageModels } from '../lib/pipeline/stage-models';
 import { annotateActivity, shardsToAnnotate } from './annotate';
-import { computeThresholds, finalizeRun, planRun } from './run';
+import { computeThresholds, finalizeRun, planRun, recordShardFailure } from './run';
 import { selectShard } from './select';
 import { writeShard } from './write';
 
@@ -15,7 +15,7 @@ export function createGpuActivities(models: StageModels) {
 }
 
 export function createCpuActivities() {
-  return { planRun, shardsToAnnotate, computeThresholds, selectShard, writeShard, finalizeRun };
+  return { planRun, shardsToAnnotate, computeThresholds, selectShard, writeShard, recordShardFailure, finalizeRun };
 }
 
 export type GpuActivities = ReturnType<typeof createGpuActivities>;

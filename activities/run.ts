@@ -2,7 +2,11 @@
 import { parseConfig } from '../lib/config/load';
 import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeline/finalize-stage';
 import { planRun as planStage } from '../lib/pipeline/plan-stage';
+import { recordShardFailure as recordFailure } from '../lib/run/failures';
+import { RunLayout } from '../lib/run/layout';
 import { loadPlan } from '../lib/run/plan';
+import type { ShardStage } from '../lib/run/stages';
+import { storageFor } from '../lib/storage';
 import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pipeline/thresholds-stage';
 import { ruleOf } from '../lib/strategies/presets';
 import { runActivity, stageContext } from './adapter';
@@ -30,6 +34,18 @@ export async function computeThresholds(input: { runUri: string }): Promise<Reco
   return runActivity(async () => {
     const t = await thresholdsStage(await loadPlan(input.runUri), stageContext());
     return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, encodeThreshold(v)]));
+  });
+}
+
+/**
+ * A shard stage that failed for good (bad input, or retries used up) is recorded under failures/, whatever stage it
+ * hit, so finalize accounts for the shard and the manifest lists it.
+ */
+export async function recordShardFailure(input: { runUri: string; index: number; stage: ShardStage; type: string; message: string }): Promise<void> {
+  return runActivity(async () => {
+    const plan = await loadPlan(input.runUri);
+    const shard = plan.shards[input.index]?.name ?? `#${input.index}`;
+    await recordFailure(storageFor(input.runUri), new RunLayout(input.runUri), input.stage, { shard, type: input.type, message: input.message });
   });
 }
 

@@ -52,7 +52,7 @@ async function child(input: string, output: string, captionerDir: string, clipDi
   const config = parseConfig(
     {
       run: { name: 'mem', seed: 0 },
-      input: { uri: input },
+      input: { uri: input, requireUid: false }, // bench shards carry no DataComp uids
       output: { uri: output },
       strategy: { preset: 'synthetic' },
       models: { captioner: { path: captionerDir }, clip: { path: clipDir } },

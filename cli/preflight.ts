@@ -1,9 +1,14 @@
 /** Checks made before a run starts, so bad input fails in the terminal, not hours later in a worker. */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { configHash } from '../lib/config/load';
 import type { RunConfig } from '../lib/config/schema';
 import { InputError } from '../lib/errors';
-import { listInputShards } from '../lib/pipeline/plan-stage';
+import { configChangedError, listInputShards } from '../lib/pipeline/plan-stage';
+import { RunLayout } from '../lib/run/layout';
+import { checkedPlan, type RunPlan } from '../lib/run/plan';
+import { joinUri, storageFor } from '../lib/storage';
 
 export async function preflight(config: RunConfig): Promise<{ shards: number }> {
   const shards = await listInputShards(config.input.uri);
@@ -18,5 +23,32 @@ export async function preflight(config: RunConfig): Promise<{ shards: number }> 
   for (const [field, uri] of clusters ? Object.entries({ centroids: clusters.centroids, target: clusters.target }) : []) {
     if (!uri.startsWith('gs://') && !existsSync(uri)) throw new InputError('MissingInput', `filters.imageCluster.${field}: ${uri} does not exist`);
   }
+  await checkOutputWritable(config.output.uri);
+  const plan = await committedPlan(config);
+  if (plan && plan.configHash !== configHash(config)) throw configChangedError(plan, config);
   return { shards: shards.length };
 }
+
+/** Write and remove a small object under the output, so a run never starts where it cannot write its results. */
+async function checkOutputWritable(outputUri: string): Promise<void> {
+  const probe = joinUri(outputUri, `.recaption-write-probe-${randomBytes(6).toString('hex')}`);
+  const storage = storageFor(probe);
+  try {
+    await storage.writeAtomic(probe, 'written and removed by recaption before a run starts\n');
+    await storage.remove(probe);
+  } catch (e) {
+    const why = e instanceof InputError ? `${e.type}: ${e.message}` : (e as Error).message;
+    const message = `output.uri: cannot write to ${outputUri} (${why})`;
+    // Only what the storage classified as the input's fault is one; a network error may pass (exit 1, try again).
+    throw e instanceof InputError ? new InputError('OutputNotWritable', message) : new Error(message);
+  }
+}
+
+/** The plan of the run with this name, when it has planned (a run keeps its first config for life). */
+export async function committedPlan(config: RunConfig): Promise<RunPlan | null> {
+  const uri = RunLayout.of(config.output.uri, config.run.name).plan;
+  const storage = storageFor(uri);
+  if (!(await storage.exists(uri))) return null;
+  return checkedPlan(JSON.parse(await storage.readText(uri)) as RunPlan, uri);
+}
+

@@ -1,12 +1,24 @@
 /** Start, resume, attach to and inspect runs — the client side of the run workflow. */
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  TemporalFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { configHash } from '../lib/config/load';
 import type { RunConfig } from '../lib/config/schema';
+import { InputError } from '../lib/errors';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { pageProgressQuery } from '../workflows/page';
 import { recaptionRun, runProgressQuery } from '../workflows/run';
 import { PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
 import { emptyProgress, SHARD_STAGES, type ShardStage } from '../lib/run/stages';
 import type { PageResult, RunProgress, RunSummary } from '../workflows/types';
+import { configChangedError } from '../lib/pipeline/plan-stage';
+import { committedPlan } from './preflight';
 
 export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
@@ -22,24 +34,60 @@ export interface StartedRun {
 }
 
 /**
- * Start the run — or, with the same run.name, attach to the execution already running, or start a new
- * execution over the same run folder that skips every committed stage (resume).
+ * Start the run — or, with the same run.name, attach to the execution already running (only if it runs this
+ * config: its memo carries the config hash), or start a new execution over the same run folder that skips every
+ * committed stage (resume). A refusal starts nothing, so the run's last execution stays what `status` shows.
  */
 export async function startRun(client: Client, config: RunConfig): Promise<StartedRun> {
   const workflowId = runWorkflowId(config.run.name);
-  const existing = client.workflow.getHandle<typeof recaptionRun>(workflowId);
-  try {
-    const d = await existing.describe();
-    if (d.status.name === 'RUNNING') return { handle: existing, attached: true };
-  } catch (e) {
-    if (!(e instanceof WorkflowNotFoundError)) throw e;
+  const hash = configHash(config);
+  for (let attempt = 0; ; attempt++) {
+    const running = await runningExecution(client, workflowId);
+    if (running) {
+      await refuseOtherConfig(config, hash, running.memo);
+      return { handle: client.workflow.getHandle<typeof recaptionRun>(workflowId), attached: true };
+    }
+    await ensureSearchAttributes(client, client.options.namespace);
+    try {
+      return { handle: await startExecution(client, config, workflowId, hash), attached: false };
+    } catch (e) {
+      // Another `recaption run` started it since we looked: look again (attach or refuse), once.
+      if (!(e instanceof WorkflowExecutionAlreadyStartedError) || attempt > 0) throw e;
+    }
   }
-  await ensureSearchAttributes(client, client.options.namespace);
-  const handle = await client.workflow.start(recaptionRun, {
+}
+
+/** The description of the run's execution when it is running, else null. */
+async function runningExecution(client: Client, workflowId: string): Promise<{ memo?: Record<string, unknown> } | null> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name === 'RUNNING' ? d : null;
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return null;
+    throw e;
+  }
+}
+
+/** Throw `ConfigChanged` unless the running execution runs this config (by its memo, else by its plan). */
+async function refuseOtherConfig(config: RunConfig, hash: string, memo: Record<string, unknown> | undefined): Promise<void> {
+  const plan = await committedPlan(config).catch(() => null);
+  // The plan's hash covers executions started before the memo was set.
+  if ((memo?.configHash ?? plan?.configHash) === hash) return;
+  if (plan) throw configChangedError(plan, config);
+  throw new InputError(
+    'ConfigChanged',
+    `run "${config.run.name}" is running with another config (it has not planned yet, so its fields cannot be compared); ` +
+      `see it with \`recaption status ${config.run.name}\`, then wait for it or cancel it, or use a new run.name`,
+  );
+}
+
+function startExecution(client: Client, config: RunConfig, workflowId: string, hash: string): Promise<WorkflowHandle<typeof recaptionRun>> {
+  return client.workflow.start(recaptionRun, {
     workflowId,
     taskQueue: config.temporal.cpuTaskQueue,
     args: [{ config }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdConflictPolicy: 'FAIL',
+    memo: { configHash: hash },
     typedSearchAttributes: [
       { key: RUN_NAME, value: config.run.name },
       { key: PRESET, value: config.strategy.preset },
@@ -53,7 +101,21 @@ export async function startRun(client: Client, config: RunConfig): Promise<Start
       `**sampling** top-K ${config.caption.topK}, T ${config.caption.temperature}, ${config.caption.minLength}–${config.caption.maxLength} tokens, seed ${config.run.seed}`,
     ].join('\n\n'),
   });
-  return { handle, attached: false };
+}
+
+/** Why a run's workflow failed: the innermost failure of its chain (workflow → child → activity → application). */
+export function rootCause(err: WorkflowFailedError): { type: string; message: string; nonRetryable: boolean } {
+  let failure: Error = err;
+  while (failure.cause instanceof TemporalFailure) failure = failure.cause;
+  if (failure instanceof ApplicationFailure) return { type: failure.type ?? 'Error', message: failure.message, nonRetryable: failure.nonRetryable === true };
+  return { type: failure === err ? 'WorkflowFailed' : failure.name, message: failure.message, nonRetryable: false };
+}
+
+/** A failed run as the CLI reports it: bad input (non-retryable, our InputErrors) exits 2, anything else 1. */
+export function runFailedError(runName: string, err: WorkflowFailedError): Error {
+  const cause = rootCause(err);
+  const message = `run ${runName} failed — ${cause.type}: ${cause.message}`;
+  return cause.nonRetryable ? new InputError(cause.type, message) : new Error(message);
 }
 
 export interface LiveProgress extends RunProgress {

@@ -12,12 +12,27 @@ export const SELECTION_REASONS = {
   belowThresholds: 'below_thresholds',
   /** The rule needs a score the sample does not have (e.g. no precomputed raw score for its uid). */
   noScore: (source: string) => `no_${source}_score`,
+  /** The rule would keep a caption that is empty or only white space: not a caption to train on. */
+  emptyCaption: (source: string) => `empty_${source}_caption`,
   /** A kept sample that an optional filter rejects: `<filter>_filter:<rule>`, e.g. `basic_filter:few_words`. */
   filter: (filter: string, rule: string) => `${filter}_filter:${rule}`,
 } as const;
 
 /** Failure reasons the pipeline itself assigns (image decoding adds decode_error, empty_image, too_many_pixels). */
 export const FAILURE_REASONS = {
+  /** The `.json` member is not a JSON object. */
+  badMetadata: 'bad_metadata',
+  /** The `.txt` member is not UTF-8 text. */
+  badText: 'bad_text',
+  /** The key cannot be written back as it is (absolute, `..`, a dot in the file name). */
+  unsafeKey: 'unsafe_key',
+  /** An earlier sample of the tar has the same key: the later one is not used (its data would mix with the first's). */
+  duplicateKey: 'duplicate_key',
+  /** The json has no uid, or not 32 hex digits (input.requireUid): the sample cannot be named in subset.npy. */
+  missingUid: 'missing_uid',
+  badUid: 'bad_uid',
+  /** An earlier sample of the tar has the same uid. */
+  duplicateUid: 'duplicate_uid',
   /** The tar has no image member for the key. */
   missingImage: 'missing_image',
   /** No caption row for the sample (the caption stage did not see it). */
@@ -28,5 +43,5 @@ export const FAILURE_REASONS = {
 
 /** (`no_scores` is read for decision files written before the unfiltered mix stopped reading synthetic scores.) */
 export function isSelectionReason(reason: string): boolean {
-  return reason.startsWith('below_') || /^no_(raw_score|synthetic_score|scores)$/.test(reason) || /^[a-z0-9_]+_filter:/.test(reason);
+  return reason.startsWith('below_') || /^(no_(raw_score|synthetic_score|scores)|empty_(raw|synthetic)_caption)$/.test(reason) || /^[a-z0-9_]+_filter:/.test(reason);
 }

@@ -8,6 +8,7 @@ import {
   ActivityFailure,
   continueAsNew,
   defineQuery,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -90,6 +91,13 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
       result.failedShards += 1;
       if (result.failures.length < MAX_FAILURES_CARRIED) {
         result.failures.push({ shard: `#${index}`, stage, type: f.type, message: f.message });
+      }
+      // On storage too, whatever the stage and cause, so finalize accounts for the shard (bad input is already there).
+      if (patched('record-every-shard-failure')) {
+        // If even that cannot be written, finalize finds the shard unaccounted for and fails the run, naming it.
+        await cpu.recordShardFailure
+          .executeWithOptions({ summary: `failure of shard #${index}` }, [{ runUri: input.runUri, index, stage, type: f.type, message: f.message }])
+          .catch(() => undefined);
       }
     }
   };

@@ -1,3 +1,4 @@
+import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfigFile } from '../../lib/config/load';
 import type { RunConfig } from '../../lib/config/schema';
 import type { RunSummaryData } from '../../lib/pipeline/finalize-stage';
@@ -6,7 +7,7 @@ import { startLocalWorkers } from '../../workers/local';
 import { connectClient, workflowUiUrl } from '../connection';
 import { preflight } from '../preflight';
 import { progressMode, watchRun } from '../progress';
-import { startRun } from '../runs';
+import { runFailedError, startRun } from '../runs';
 import { formatSummary } from '../summary';
 
 export interface RunOptions {
@@ -37,7 +38,9 @@ export async function executeRun(
     say(attached ? 'attached' : 'started', `${attached ? 'attached to running' : 'started'} run ${config.run.name} (${shards} input shards) — ${uiUrl}`, { uiUrl });
     if (opts.detach) return undefined;
     const done = local ? Promise.race([handle.result(), local.running.then(() => Promise.reject(new Error('local worker stopped')))]) : handle.result();
-    const summary = (await watchRun(client, handle.workflowId, done, progressMode(opts.json))) as RunSummaryData;
+    // A failed run says why (the root cause's type and message), not only "Workflow execution failed".
+    const failed = (e: unknown) => Promise.reject(e instanceof WorkflowFailedError ? runFailedError(config.run.name, e) : e);
+    const summary = (await watchRun(client, handle.workflowId, done.catch(failed), progressMode(opts.json))) as RunSummaryData;
     if (opts.json) process.stdout.write(JSON.stringify({ event: 'done', uiUrl, summary }) + '\n');
     else process.stdout.write(formatSummary(summary, uiUrl) + '\n');
     return summary;

@@ -81,6 +81,12 @@ export const configSchema = z
         uri: z.string().min(1),
         /** Optional cap on the number of shards taken (in name order); useful for trial runs. */
         maxShards: z.number().int().positive().optional(),
+        /**
+         * Samples are named by their DataComp uid (32 hex digits in the `.json`): one without is recorded as failed
+         * (missing_uid / bad_uid). false: a pool without uids (plain img2dataset); its samples are named by key and
+         * subset.npy, which holds uids, lists none of them.
+         */
+        requireUid: z.boolean().default(true),
       })
       .strict(),
     output: z

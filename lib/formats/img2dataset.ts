@@ -205,6 +205,9 @@ export async function readShardStats(storage: Storage, uri: string): Promise<Img
   return parseShardStats(await storage.readBuffer(uri), uri);
 }
 
+/** Strict UTF-8: a caption that is not text is reported, not read as replacement characters. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Image member extensions img2dataset can write (`--encode_format`), in lookup order. */
 const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
@@ -219,8 +222,12 @@ export interface Img2DatasetSample {
   /** The `.json` member as stored when it is a JSON object (passed through to outputs), else null (see metaError). */
   meta: Record<string, unknown> | null;
   metaError?: string;
-  /** DataComp uid from the json (32 hex digits, either case; lower-cased), or null. */
+  /** Why the `.txt` member cannot be read as text (not UTF-8), when it cannot. */
+  textError?: string;
+  /** DataComp uid from the json (32 hex digits, either case; lower-cased), or null (see uidError). */
   uid: string | null;
+  /** Why there is no uid: the json has none, or not 32 hex digits. */
+  uidError?: string;
   /** Every member, for pass-through writing. */
   files: Record<string, Buffer>;
 }
@@ -239,15 +246,28 @@ export function toImg2DatasetSample(s: WdsSample, shardName = 'shard'): Img2Data
       metaError = `${shardName}/${s.key}.json: invalid JSON: ${(err as Error).message}`;
     }
   }
-  const uid = typeof meta?.uid === 'string' && isDataCompUid(meta.uid.toLowerCase()) ? meta.uid.toLowerCase() : null;
+  const rawUid = meta?.uid;
+  const uid = typeof rawUid === 'string' && isDataCompUid(rawUid.toLowerCase()) ? rawUid.toLowerCase() : null;
+  const uidError = uid ? undefined : rawUid === undefined || rawUid === null ? `${shardName}/${s.key}.json has no uid` : `${shardName}/${s.key}.json: uid ${JSON.stringify(rawUid)} is not 32 hex digits`;
+  let caption: string | null = null;
+  let textError: string | undefined;
+  if (s.files.txt) {
+    try {
+      caption = UTF8.decode(s.files.txt);
+    } catch {
+      textError = `${shardName}/${s.key}.txt is not UTF-8 text`;
+    }
+  }
   return {
     key: s.key,
     image: imageExt ? s.files[imageExt] : null,
     imageExt,
-    caption: s.files.txt ? s.files.txt.toString('utf8') : null,
+    caption,
     meta,
     ...(metaError ? { metaError } : {}),
+    ...(textError ? { textError } : {}),
     uid,
+    ...(uidError ? { uidError } : {}),
     files: s.files,
   };
 }

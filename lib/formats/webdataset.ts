@@ -31,6 +31,20 @@ export function splitMemberName(name: string): { key: string; ext: string } | nu
   return { key: name.slice(0, dot), ext: name.slice(dot + 1).toLowerCase() };
 }
 
+/**
+ * Why a key cannot be written as tar member names `{key}.{ext}` that read back as the same key, or null. Folders are
+ * fine (`v1.0/000001`: webdataset splits at the first dot of the basename), but not an empty, absolute or `..` path
+ * (it would leave the output prefix when extracted) nor a dot in the basename (it would split the key).
+ */
+export function unsafeKeyReason(key: string): string | null {
+  if (!key) return 'empty key';
+  if (key.startsWith('/')) return 'absolute path';
+  const parts = key.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) return 'empty, "." or ".." path segment';
+  if (parts.at(-1)!.includes('.')) return 'dot in the file name';
+  return null;
+}
+
 /** webdataset skips `__meta__`-style members (e.g. `__index__`); we do too. */
 const META_RE = /(^|\/)__[^/]*__($|\/)/;
 
@@ -44,6 +58,8 @@ export async function* readWebDataset(stream: Readable, opts: ReadWebDatasetOpti
   const shard = opts.name ?? 'webdataset shard';
   const extract = tar.extract();
   let sourceError: unknown;
+  let bytes = 0;
+  stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
   stream.on('error', (err) => {
     sourceError = err;
     extract.destroy(err);
@@ -78,6 +94,8 @@ export async function* readWebDataset(stream: Readable, opts: ReadWebDatasetOpti
     extract.destroy();
     stream.destroy();
   }
+  // An empty file is no tar (Python's tarfile refuses it too), not an empty shard.
+  if (bytes === 0) throw new InputError('CorruptShard', `${shard}: zero-byte file, not a tar`);
   if (current) yield current;
 }
 
@@ -124,13 +142,19 @@ export class WebDatasetWriter {
     this.done.catch((err: unknown) => {
       this.failure ??= err;
     });
+    // pipeline() stops listening once it has failed; a later error of the pack (an entry written after the
+    // destination broke) must be remembered, not crash the process as an unhandled 'error' event.
+    this.pack.on('error', (err: unknown) => {
+      this.failure ??= err;
+    });
   }
 
   async write(sample: WdsSample): Promise<void> {
     if (this.closed) throw new Error('WebDatasetWriter is closed');
     if (this.failure) throw this.failure;
     const { key, files } = sample;
-    if (!key || key.includes('.') || key.startsWith('/')) throw new Error(`invalid webdataset key: ${JSON.stringify(key)}`);
+    const unsafe = unsafeKeyReason(key);
+    if (unsafe) throw new Error(`invalid webdataset key ${JSON.stringify(key)}: ${unsafe}`);
     if (key === this.lastKey) throw new Error(`sample key ${key} written twice in a row (would merge samples)`);
     const exts = Object.keys(files);
     if (exts.length === 0) throw new Error(`sample ${key} has no files`);

@@ -40,10 +40,12 @@ export async function modelIdentity(dir: string): Promise<ModelIdentity> {
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (e.name.startsWith('.')) continue;
       const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) {
-        const s = await stat(p);
-        files[path.relative(dir, p)] = await sha256File(p, s.size, s.mtimeMs);
+      // stat follows symbolic links: a Hugging Face cache snapshot is a folder of links to blobs.
+      const s = e.isSymbolicLink() ? await stat(p).catch(() => null) : null;
+      if (e.isDirectory() || s?.isDirectory()) await walk(p);
+      else if (e.isFile() || s?.isFile()) {
+        const st = s ?? (await stat(p));
+        files[path.relative(dir, p)] = await sha256File(p, st.size, st.mtimeMs);
       }
     }
   };

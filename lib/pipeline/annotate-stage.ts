@@ -21,6 +21,7 @@ import { storageFor, type Storage } from '../storage';
 import { preparedBatches, type PositionedSample, type PreparedSample } from './batches';
 import { rowsOutcome, runShardStage, type ShardWork, type StageOutcome, type StageSummary } from './checkpoint';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
+import { SampleChecks } from './sample-checks';
 
 /** The models of the groups an attempt computes (null where no missing group needs one). */
 export interface AnnotateModels {
@@ -109,7 +110,8 @@ async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadA
   };
   const push = (g: AnnotationGroup, row: AnyRow) => (rows[g] ??= []).push(row);
 
-  for await (const batch of preparedBatches(fromPosition(w.samples(), resumeFrom), batchSize, prepare)) {
+  const checks = new SampleChecks(shard.tar, config.input.requireUid);
+  for await (const batch of preparedBatches(fromPosition(w.samples(), resumeFrom, checks), batchSize, prepare)) {
     throwIfAborted(ctx);
     const ok = batch.filter((b) => b.value);
     if (computing('samples')) for (const b of batch) push('samples', sampleRow(b));
@@ -236,11 +238,15 @@ async function assignClusters(nc: NearestCentroid, embeddings: Float32Array[]): 
   return nc.assign(flat, embeddings.length);
 }
 
-/** The tar's samples from `from` on, with their positions (earlier ones are read past, not decoded). */
-async function* fromPosition(samples: AsyncIterable<PositionedSample['sample']>, from: number): AsyncGenerator<PositionedSample> {
+/**
+ * The tar's samples from `from` on, with their positions and problems. Earlier ones are read past, not decoded, but
+ * still checked: a duplicate is one whatever chunk its first occurrence was committed in.
+ */
+async function* fromPosition(samples: AsyncIterable<PositionedSample['sample']>, from: number, checks: SampleChecks): AsyncGenerator<PositionedSample> {
   let position = 0;
   for await (const sample of samples) {
-    if (position >= from) yield { sample, position };
+    const problem = checks.check(sample);
+    if (position >= from) yield { sample, position, problem };
     position++;
   }
 }

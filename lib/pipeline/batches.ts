@@ -6,11 +6,14 @@
 import { SampleError } from '../errors';
 import type { Img2DatasetSample } from '../formats/img2dataset';
 import { FAILURE_REASONS } from '../reasons';
+import type { SampleProblem } from './sample-checks';
 
 /** A sample and its position in the tar (0-based): annotations are one row per position. */
 export interface PositionedSample {
   sample: Img2DatasetSample;
   position: number;
+  /** Why the sample cannot be used whatever its image (lib/pipeline/sample-checks.ts), or null. */
+  problem: SampleProblem | null;
 }
 
 export interface PreparedSample<T> extends PositionedSample {
@@ -23,6 +26,7 @@ export interface PreparedSample<T> extends PositionedSample {
 
 async function prepareOne<T>(s: PositionedSample, prepare: (image: Buffer) => Promise<T>): Promise<PreparedSample<T>> {
   const { sample } = s;
+  if (s.problem) return { ...s, value: null, error: s.problem.reason, errorMessage: s.problem.message };
   if (!sample.image) return { ...s, value: null, error: FAILURE_REASONS.missingImage, errorMessage: `sample ${sample.key} has no image file` };
   try {
     return { ...s, value: await prepare(sample.image), error: null, errorMessage: null };

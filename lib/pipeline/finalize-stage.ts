@@ -6,8 +6,11 @@ import { writeSubsetNpy } from '../formats/subset';
 import { writeReport } from '../report';
 import { readShardFailures } from '../run/failures';
 import { RunLayout } from '../run/layout';
-import type { RunPlan } from '../run/plan';
-import { DECISION_TABLE } from '../run/tables';
+import { annotationStore, type RunPlan } from '../run/plan';
+import { DECISION_TABLE, SAMPLES_TABLE } from '../run/tables';
+import { InputError } from '../errors';
+import { accountShard } from './accounting';
+import type { StageSummary } from './checkpoint';
 import { storageFor } from '../storage';
 import { NO_CONTEXT, type StageContext } from './context';
 import { reshardRun } from './reshard';
@@ -54,34 +57,58 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
   const mSyn = new Mean();
   const mChosen = new Mean();
   let samples = 0;
-  const shardRows: Array<{ shard: string; input: string; output: string | null; samples: number; kept: number }> = [];
+  const failures = await readShardFailures(storage, layout);
+  const failedShards = new Set(failures.map((f) => f.shard));
+  const store = annotationStore(plan);
+  const problems: string[] = [];
+  const uidShard = new Map<string, string>();
+  const shardRows: Array<{ shard: string; input: string; output: string | null; samples: number; kept: number; failed?: true }> = [];
   for (const shard of plan.shards) {
-    const uri = layout.decisions(shard.name);
-    if (!(await storage.exists(layout.done('select', shard.name)))) {
-      shardRows.push({ shard: shard.name, input: shard.tar, output: null, samples: 0, kept: 0 });
+    // A shard that failed as a whole has no outputs: none of its samples is listed or kept.
+    if (failedShards.has(shard.name)) {
+      shardRows.push({ shard: shard.name, input: shard.tar, output: null, samples: 0, kept: 0, failed: true });
       continue;
     }
-    const rows = await DECISION_TABLE.read(storage, uri);
-    let kept = 0;
+    if (!(await storage.exists(layout.done('select', shard.name)))) {
+      problems.push(`${shard.name}: no committed decisions and no recorded failure`);
+      continue;
+    }
+    const rows = await DECISION_TABLE.read(storage, layout.decisions(shard.name));
+    const samplesUri = store.file('samples', shard);
+    const inTar = (await SAMPLES_TABLE.decode(await storageFor(samplesUri).readBuffer(samplesUri), samplesUri, ['key'])).length;
+    const write = (await storage.exists(layout.done('write', shard.name))) ? (JSON.parse(await storage.readText(layout.done('write', shard.name))) as StageSummary) : null;
+    const account = accountShard(shard.name, inTar, rows, write?.counts ?? null, plan.config.input.requireUid);
+    if (account.problems.length) problems.push(`${shard.name} (${account.samples} in, ${account.kept} kept, ${account.dropped} dropped, ${account.failed} failed): ${account.problems.join('; ')}`);
     for (const r of rows) {
       samples++;
       mRaw.add(r.s_raw);
       mSyn.add(r.s_syn);
       if (r.kept && r.source) {
-        kept++;
         keptBySource[r.source] = (keptBySource[r.source] ?? 0) + 1;
         mChosen.add(r.source === 'raw' ? r.s_raw : r.s_syn);
-        if (r.uid) keptUids.push(r.uid);
+        if (r.uid) {
+          const earlier = uidShard.get(r.uid);
+          if (earlier !== undefined) problems.push(`uid ${r.uid} is kept in shard ${earlier} and again in ${shard.name} (${r.key})`);
+          uidShard.set(r.uid, shard.name);
+          keptUids.push(r.uid);
+        }
       } else {
         const reason = r.reason ?? 'unknown';
         dropped[reason] = (dropped[reason] ?? 0) + 1;
       }
     }
-    shardRows.push({ shard: shard.name, input: shard.tar, output: layout.outputShard(shard.name), samples: rows.length, kept });
+    shardRows.push({ shard: shard.name, input: shard.tar, output: layout.outputShard(shard.name), samples: rows.length, kept: account.kept });
+  }
+  if (problems.length) {
+    // Nothing is reported as done: the subset, stats and manifest would list what was not committed.
+    throw new InputError(
+      'AccountingMismatch',
+      `run ${plan.runName}: the accounting does not close (samples in = kept + dropped + failed, every kept sample written once):\n` +
+        problems.slice(0, 20).map((p) => `  - ${p}`).join('\n') +
+        (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''),
+    );
   }
 
-  const failures = await readShardFailures(storage, layout);
-  const failedShards = new Set(failures.map((f) => f.shard)).size;
   const encodedThresholds = Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, encodeThreshold(v)]));
   const totalKept = Object.values(keptBySource).reduce((a, b) => a + b, 0);
 
@@ -95,7 +122,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     preset: plan.config.strategy.preset,
     raw_score: plan.config.score.rawScore === 'precomputed' ? `precomputed (${plan.config.score.precomputedColumn})` : 'computed',
     shards: plan.shards.length,
-    failed_shards: failedShards,
+    failed_shards: failedShards.size,
     samples,
     kept: totalKept,
     kept_with_uid: keptUids.length,
@@ -146,7 +173,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     kept: totalKept,
     keptBySource,
     dropped,
-    failedShards,
+    failedShards: failedShards.size,
     thresholds: encodedThresholds,
     meanScores,
     outputs: { ...manifest.outputs, manifest: layout.manifest },

@@ -39,14 +39,7 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
   const hash = configHash(config);
   if (await storage.exists(layout.plan)) {
     const existing = checkedPlan(JSON.parse(await storage.readText(layout.plan)) as RunPlan, layout.plan);
-    if (existing.configHash !== hash) {
-      const changed = configChanges(existing.config, config);
-      throw new InputError(
-        'ConfigChanged',
-        `run "${config.run.name}" at ${layout.runUri} was started with another config; changed: ${changed.join(', ') || '(defaults of this version)'}. ` +
-          `A run keeps one config for life: use a new run.name (it reuses every annotation already computed), or restore the original config to resume`,
-      );
-    }
+    if (existing.configHash !== hash) throw configChangedError(existing, config);
     return existing;
   }
   const { shards, annotations } = await annotationPlan(config);
@@ -71,7 +64,24 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
   return plan;
 }
 
-/** The shards and annotations a run over `config` would have: what the plan freezes, computed without writing. */
+/** `ConfigChanged`, with each changed field's old and new value and what to do instead. */
+export function configChangedError(plan: RunPlan, config: RunConfig): InputError {
+  const value = (c: RunConfig, dotted: string): string => {
+    const v = dotted.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], c);
+    return v === undefined ? '(not set)' : JSON.stringify(v);
+  };
+  const changes = configChanges(plan.config, config);
+  return new InputError(
+    'ConfigChanged',
+    [
+      `run "${config.run.name}" at ${plan.runUri} was started with another config; changed:`,
+      ...(changes.length ? changes.map((f) => `  ${f}: ${value(plan.config, f)} -> ${value(config, f)}`) : ['  (defaults of this version)']),
+      `A run keeps one config for life: use a new run.name — it reuses every annotation already computed — or restore the original config to resume.`,
+    ].join('\n'),
+  );
+}
+/** The shards and annotations a run over
+ `config` would have: what the plan freezes, computed without writing. */
 export async function annotationPlan(config: RunConfig): Promise<Pick<RunPlan, 'shards' | 'annotations'>> {
   let shards = await listInputShards(config.input.uri);
   if (config.input.maxShards) shards = shards.slice(0, config.input.maxShards);

@@ -103,7 +103,8 @@ function decideRows(plan: RunPlan, a: ShardAnnotations, thresholds: Record<strin
       (a.captions && base.synthetic_caption === null ? FAILURE_REASONS.notCaptioned : null) ??
       ((a.rawScores && base.s_raw === null) || (a.syntheticScores && base.s_syn === null) ? FAILURE_REASONS.notScored : null);
     if (failure) return { ...base, kept: false, source: null, caption: null, reason: failure };
-    const d = decide(rule, { sRaw: base.s_raw, sSyn: base.s_syn }, thresholds);
+    const usable = { raw: s.raw_caption.trim() !== '', synthetic: (base.synthetic_caption ?? '').trim() !== '' };
+    const d = decide(rule, { sRaw: base.s_raw, sSyn: base.s_syn, usable }, thresholds);
     const caption = d.source === 'raw' ? s.raw_caption : d.source === 'synthetic' ? base.synthetic_caption : null;
     return { ...base, kept: d.kept, source: d.source, caption, reason: d.reason };
   });

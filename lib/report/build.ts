@@ -191,10 +191,10 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
   const plan = await readJson<PlanLike>(storage, layout.plan);
   const thresholdsFile = await readJson<ThresholdsLike>(storage, layout.thresholds);
   const decisionsDir = layout.decisionsDir;
-  const decisionFiles = (await storage.list(decisionsDir))
+  const listedDecisions = (await storage.list(decisionsDir))
     .filter((u) => /^[^/]+\.parquet$/.test(baseName(u)) && u === joinUri(decisionsDir, baseName(u)))
     .sort();
-  if (!manifest && !plan && !thresholdsFile && decisionFiles.length === 0) {
+  if (!manifest && !plan && !thresholdsFile && listedDecisions.length === 0) {
     throw new InputError(
       'MissingInput',
       `${runUri} is not a recaption run folder: no manifest.json, plan.json, thresholds.json or decisions/*.parquet (give <output>/<run.name>)`,
@@ -205,6 +205,8 @@ export async function buildReport(runUri: string, opts: BuildReportOptions = {})
   const failures = await readShardFailures(storage, layout);
   if (failures.length === 0 && manifest?.failures) failures.push(...manifest.failures);
   const failedShardNames = new Set(failures.map((f) => f.shard));
+  // A shard that failed as a whole (say at its write stage) has no outputs: its decisions are not in these numbers.
+  const decisionFiles = listedDecisions.filter((u) => !failedShardNames.has(baseName(u).replace(/\.parquet$/, '')));
 
   const config = manifest?.config ?? plan?.config;
   const preset = config?.strategy?.preset ?? thresholdsFile?.preset ?? null;

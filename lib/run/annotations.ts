@@ -37,7 +37,7 @@ const FOLDER: Record<AnnotationGroup, string> = {
 };
 
 /** Bumped when what a group holds, or how it is computed, changes in a way its key does not show. */
-export const ANNOTATIONS_VERSION = 1;
+export const ANNOTATIONS_VERSION = 2;
 
 /** The key of each group a run uses (groups it does not use are absent). */
 export type AnnotationKeys = { samples: string } & Partial<Record<ModelGroup, string>>;
@@ -68,7 +68,7 @@ export function keyDeterminants(config: RunConfig, groups: ReadonlySet<ModelGrou
     if (!id) throw new Error(`annotation keys need the ${what} identity`);
     return id;
   };
-  const samples = { version: ANNOTATIONS_VERSION, decode: { maxPixels: config.image.maxPixels } };
+  const samples = { version: ANNOTATIONS_VERSION, decode: { maxPixels: config.image.maxPixels }, requireUid: config.input.requireUid };
   const out: KeyDeterminants = { samples };
   const image = { samples: keyOf(samples), resampler: config.image.resampler };
   const c = config.caption;

@@ -4,6 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { endWritable } from './end-writable';
+import { localInputError, type StorageOp } from './errors';
 import { StorageReads } from './reads';
 import type { AtomicWriter, Storage, StorageStat } from './types';
 import { localPath } from './uri';
@@ -49,13 +50,17 @@ export class LocalStorage extends StorageReads implements Storage {
     return code === 'ENOENT' || code === 'ENOTDIR';
   }
 
+  protected inputError(err: unknown, op: StorageOp, uri: string) {
+    return localInputError(err, op, uri);
+  }
+
   async exists(uri: string): Promise<boolean> {
     try {
       await fsp.access(localPath(uri));
       return true;
     } catch (err) {
       if (this.isNotFound(err)) return false;
-      throw err;
+      throw this.classified(err, 'stat', uri);
     }
   }
 
@@ -67,38 +72,43 @@ export class LocalStorage extends StorageReads implements Storage {
     return fs.createReadStream(localPath(uri));
   }
 
-  async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
-    const target = localPath(uri);
-    await fsp.mkdir(path.dirname(target), { recursive: true });
-    const tmp = tempPathFor(target);
-    try {
-      const fh = await fsp.open(tmp, 'w');
+  writeAtomic(uri: string, data: Buffer | string): Promise<void> {
+    return this.guarded('write', uri, async () => {
+      const target = localPath(uri);
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      const tmp = tempPathFor(target);
       try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
+        const fh = await fsp.open(tmp, 'w');
+        try {
+          await fh.writeFile(data);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsp.rename(tmp, target);
+      } catch (err) {
+        await fsp.rm(tmp, { force: true });
+        throw err;
       }
-      await fsp.rename(tmp, target);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw err;
-    }
-    await fsyncDir(path.dirname(target));
+      await fsyncDir(path.dirname(target));
+    });
   }
 
   async openAtomicWriter(uri: string): Promise<AtomicWriter> {
     const target = localPath(uri);
-    await fsp.mkdir(path.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
-    const stream = fs.createWriteStream(tmp, { flags: 'wx' });
-    // Wait for the file to open so permission / disk errors surface here, not on the first write.
-    await new Promise<void>((resolve, reject) => {
-      stream.once('ready', () => {
-        stream.off('error', reject);
-        resolve();
+    // Open the file now so a bad path, permission or disk error surfaces here, not on the first write.
+    const stream = await this.guarded('write', uri, async () => {
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      const opened = fs.createWriteStream(tmp, { flags: 'wx' });
+      await new Promise<void>((resolve, reject) => {
+        opened.once('ready', () => {
+          opened.off('error', reject);
+          resolve();
+        });
+        opened.once('error', reject);
       });
-      stream.once('error', reject);
+      return opened;
     });
     let state: 'open' | 'committed' | 'aborted' = 'open';
     const cleanup = async (): Promise<void> => {
@@ -123,7 +133,7 @@ export class LocalStorage extends StorageReads implements Storage {
         } catch (err) {
           state = 'aborted';
           await cleanup();
-          throw err;
+          throw this.classified(err, 'write', uri);
         }
         await fsyncDir(path.dirname(target));
       },
@@ -142,7 +152,7 @@ export class LocalStorage extends StorageReads implements Storage {
       entries = await fsp.readdir(root, { recursive: true, withFileTypes: true });
     } catch (err) {
       if (this.isNotFound(err)) return [];
-      throw err;
+      throw this.classified(err, 'list', prefixUri);
     }
     const out: string[] = [];
     for (const e of entries) {
@@ -164,8 +174,8 @@ export class LocalStorage extends StorageReads implements Storage {
     return out;
   }
 
-  async remove(uri: string): Promise<void> {
-    await fsp.rm(localPath(uri), { force: true });
+  remove(uri: string): Promise<void> {
+    return this.guarded('remove', uri, () => fsp.rm(localPath(uri), { force: true }));
   }
 
   async stat(uri: string): Promise<StorageStat | null> {
@@ -174,7 +184,7 @@ export class LocalStorage extends StorageReads implements Storage {
       return { size: s.size, mtimeMs: s.mtimeMs, fingerprint: `${s.size}:mtime=${s.mtimeMs}` };
     } catch (err) {
       if (this.isNotFound(err)) return null;
-      throw err;
+      throw this.classified(err, 'stat', uri);
     }
   }
 }

@@ -6,6 +6,8 @@ export interface SampleScores {
   /** null when the sample failed before scoring (its failure reason is recorded instead). */
   sRaw: number | null;
   sSyn: number | null;
+  /** Which captions have text to train on (an empty or white-space caption is never kept). */
+  usable: Record<CaptionSource, boolean>;
 }
 
 export interface Decision {
@@ -26,7 +28,7 @@ function tau(thresholds: Thresholds, spec: ThresholdSpec): number {
 /** Decide one sample under a rule, given the pool-wide thresholds. */
 export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Decision {
   const drop = (reason: string): Decision => ({ kept: false, source: null, reason });
-  const keep = (source: CaptionSource): Decision => ({ kept: true, source, reason: null });
+  const keep = (source: CaptionSource): Decision => (s.usable[source] ? { kept: true, source, reason: null } : drop(WHY.emptyCaption(source)));
   switch (rule.kind) {
     case 'all':
       return keep(rule.source);
@@ -39,13 +41,13 @@ export function decide(rule: Rule, s: SampleScores, thresholds: Thresholds): Dec
       const other: CaptionSource = rule.prefer === 'raw' ? 'synthetic' : 'raw';
       for (const src of [rule.prefer, other]) {
         const g = rule.gates[src];
-        if (g && passes(rule, src, g, s, thresholds)) return keep(src);
+        if (g && s.usable[src] && passes(rule, src, g, s, thresholds)) return keep(src);
       }
       return drop(WHY.belowThresholds);
     }
     case 'mix': {
       const t = tau(thresholds, { source: 'raw', fraction: rule.fraction });
-      if (s.sRaw !== null && s.sRaw >= t) return keep('raw');
+      if (s.sRaw !== null && s.sRaw >= t && s.usable.raw) return keep('raw');
       // The unfiltered mix reads no synthetic score: everything not kept raw is kept synthetic.
       if (!rule.filterSynthetic) return keep('synthetic');
       if (s.sSyn === null) return drop(WHY.noScore('synthetic'));

@@ -11,6 +11,7 @@ import { IMG2DATASET_TABLE } from '../../../lib/formats/img2dataset';
 import { finalizeRun } from '../../../lib/pipeline/finalize-stage';
 import { RunLayout } from '../../../lib/run/layout';
 import { planRun } from '../../../lib/pipeline/plan-stage';
+import { writeShard } from '../../../lib/pipeline/write-stage';
 import { selectShard } from '../../../lib/pipeline/select-stage';
 import { DECISION_TABLE, type DecisionRow } from '../../../lib/run/tables';
 import { computeThresholds } from '../../../lib/pipeline/thresholds-stage';
@@ -52,7 +53,10 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
   // raw-top30 on the pool's own scores needs no model at all: no annotate stage, no GPU worker.
   expect(plan.annotations.compute).toEqual([]);
   const t = await computeThresholds(plan);
-  for (let i = 0; i < 3; i++) await selectShard(plan, i);
+  for (let i = 0; i < 3; i++) {
+    await selectShard(plan, i);
+    await writeShard(plan, i);
+  }
   const summary = await finalizeRun(plan);
 
   // DataComp's rule over the metadata pool (36 rows, 6 of them failed downloads)
@@ -67,7 +71,15 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
     );
     expect(np.tau).toBe(tau);
   }
-  const expected = metadata.filter((m) => m.status === 'success' && m.score >= tau).map((m) => m.uid).sort();
+  // DataComp keeps every downloaded sample at or above tau; we also drop a blank alt-text (no caption to train on)
+  // and say so: that is the one difference.
+  const blank = new Set<string>();
+  for (const shard of ['00000000', '00000001', '00000002']) {
+    const uri = path.join(input, `${shard}.parquet`);
+    for (const r of await decodeParquetRows(await storage.readBuffer(uri))) if (typeof r.caption !== 'string' || r.caption.trim() === '') blank.add(r.uid as string);
+  }
+  const atTau = metadata.filter((m) => m.status === 'success' && m.score >= tau);
+  const expected = atTau.filter((m) => !blank.has(m.uid)).map((m) => m.uid).sort();
   expect(expected.length).toBeGreaterThan(5);
 
   const layout = new RunLayout(plan.runUri);
@@ -77,6 +89,7 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
     for (const r of rows) {
       if (r.kept) kept.push(r.uid!);
       expect(r.s_raw).toBe(metadata.find((m) => m.uid === r.uid)!.score);
+      if (blank.has(r.uid!) && r.s_raw! >= tau) expect(r.reason).toBe('empty_raw_caption');
     }
   }
   expect(kept.sort()).toEqual(expected);

@@ -83,8 +83,10 @@ it('keeps raw-top30 samples whose nearest centroid is in the target, with assign
         expect(row.cluster).toBe(best);
         const d = decisions.find((x) => x.key === s.key)!;
         const inTarget = [0, 2, 4].includes(best);
-        expect(d.kept).toBe(row.s_raw! >= tau && inTarget);
-        if (row.s_raw! >= tau && !inTarget) {
+        const usable = d.raw_caption.trim() !== '';
+        expect(d.kept).toBe(row.s_raw! >= tau && inTarget && usable);
+        if (row.s_raw! >= tau && !usable) expect(d.reason).toBe('empty_raw_caption');
+        else if (row.s_raw! >= tau && !inTarget) {
           expect(d.reason).toBe('image_filter:not_in_target_clusters');
           dropped++;
         }

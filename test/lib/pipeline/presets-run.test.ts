@@ -61,7 +61,13 @@ it.each(PRESET_NAMES)('%s writes every output, readable by the field’s tools',
   for (const f of [layout.manifest, layout.stats, layout.report, layout.thresholds, path.join(plan.runUri, 'report.html')]) {
     expect((await readFile(f)).length).toBeGreaterThan(0);
   }
-  if (['raw', 'synthetic', 'raw30-synthetic70'].includes(preset)) expect(keptAll).toBe(14); // only the 2 corrupt images go
+  if (['raw', 'synthetic', 'raw30-synthetic70'].includes(preset)) {
+    // these keep all but the 2 corrupt images and any sample whose caption is empty or only white space
+    const empty = Number(summary.dropped.empty_raw_caption ?? 0) + Number(summary.dropped.empty_synthetic_caption ?? 0);
+    expect(Object.keys(summary.dropped).filter((r) => !['decode_error', 'empty_raw_caption', 'empty_synthetic_caption'].includes(r))).toEqual([]);
+    expect(keptAll + empty).toBe(14);
+    if (preset === 'raw') expect(empty).toBeGreaterThan(0); // the sample data has blank alt-texts
+  }
 
   if (hasPython('pyarrow', 'pandas', 'duckdb', 'webdataset', 'numpy')) {
     const py = runPython<{ arrow: number; pandas_kept: number; duck: number; wds: number; npy: number; sorted: boolean; dtype: string }>(

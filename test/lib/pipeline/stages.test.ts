@@ -102,8 +102,10 @@ describe('pipeline stages', () => {
     }
     const summary = await finalizeRun(plan);
     expect(summary.samples).toBe(14);
-    // floor(12·0.3) = 3 → top 4 raw scores (no ties with random weights)
-    expect(summary.kept).toBe(allRaw.filter((s) => s >= t['raw@0.3']).length);
+    // floor(12·0.3) = 3 → top 4 raw scores (no ties with random weights), less any blank alt-text among them
+    const atTau = allRaw.filter((s) => s >= t['raw@0.3']).length;
+    expect(summary.kept).toBe(atTau - (summary.dropped.empty_raw_caption ?? 0));
+    expect(summary.kept).toBeGreaterThan(0);
     expect(summary.keptBySource).toEqual({ raw: summary.kept });
     expect(summary.dropped.decode_error).toBe(2);
 
@@ -148,7 +150,7 @@ describe('pipeline stages', () => {
     expect(rows.filter((r) => r.reason === 'decode_error')).toHaveLength(2);
     for (const r of rows.filter((x) => x.reason !== 'decode_error')) {
       const s = samples.find((x) => x.key === r.key)!;
-      const expected = await basicFilterReason({ caption: r.raw_caption, width: s.original_width, height: s.original_height });
+      const expected = r.raw_caption.trim() === '' ? 'empty_raw_caption' : await basicFilterReason({ caption: r.raw_caption, width: s.original_width, height: s.original_height });
       expect(r.kept ? null : r.reason).toBe(expected);
     }
     expect(rows.some((r) => r.reason?.startsWith('basic_filter:'))).toBe(true);
@@ -165,8 +167,8 @@ describe('pipeline stages', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).type).toBe('ConfigChanged');
     // names what changed, and that a new run name reuses the annotations
-    expect((err as Error).message).toMatch(/changed: strategy\.preset\b/);
-    expect((err as Error).message).toMatch(/new run\.name \(it reuses every annotation/);
+    expect((err as Error).message).toMatch(/changed:\n {2}strategy\.preset: "raw-top30" -> "synthetic"/);
+    expect((err as Error).message).toMatch(/use a new run\.name — it reuses every annotation/);
   });
 
   it('records a corrupt shard (bad tar) as an InputError naming the shard', async () => {

@@ -4,8 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { InputError } from '../../../lib/errors';
 import { GcsStorage, joinUri, LocalStorage, storageFor, type Storage } from '../../../lib/storage';
+import { gcsInputError, localInputError, type StorageOp } from '../../../lib/storage/errors';
+import { ApiError } from '@google-cloud/storage';
 import { fakeGcsBinary, startFakeGcs, type FakeGcs } from '../../helpers/fake-gcs';
 import { tempDir } from '../../helpers/paths';
 
@@ -208,6 +212,29 @@ describe('local specifics', () => {
     expect(fs.readdirSync(dir)).toEqual(['a.bin']);
   });
 
+  it('reports a path under a regular file as BadPath naming the uri, for every kind of write; reads still say MissingInput', async () => {
+    const file = path.join(localBase, 'regular-file');
+    fs.writeFileSync(file, 'x');
+    const st = storageFor(file);
+    const uri = path.join(file, 'run', 'plan.json');
+    const badPath = { name: 'InputError', type: 'BadPath', message: expect.stringContaining(uri) };
+    await expect(st.writeAtomic(uri, 'x')).rejects.toMatchObject(badPath);
+    await expect(st.openAtomicWriter(uri)).rejects.toMatchObject(badPath);
+    // an object under a file does not exist: reads keep their MissingInput, exists/stat/list their "absent"
+    await expectMissing(st.readText(uri), uri);
+    expect(await st.exists(uri)).toBe(false);
+    expect(await st.stat(uri)).toBeNull();
+    expect(await st.list(path.join(file, 'run'))).toEqual([]);
+    // a folder where a file is expected
+    await expect(st.readBuffer(localBase)).rejects.toMatchObject({ type: 'BadPath', message: expect.stringContaining(localBase) });
+    await expect(st.remove(localBase)).rejects.toMatchObject({ type: 'BadPath', message: expect.stringContaining(localBase) });
+  });
+
+  it('reports a place it may not write as PermissionDenied naming the uri (sysfs refuses new files, even to root)', async () => {
+    const uri = '/sys/recaption-probe.json';
+    await expect(storageFor(uri).writeAtomic(uri, 'x')).rejects.toMatchObject({ type: 'PermissionDenied', message: expect.stringContaining(uri) });
+  });
+
   it('accepts file:// uris', async () => {
     const dir = path.join(localBase, 'fileuri');
     const uri = `file://${dir}/x.txt`;
@@ -233,6 +260,23 @@ describe('fake-gcs-server', () => {
     root: () => `gs://${bucket}/t${n++}-${randomBytes(4).toString('hex')}`,
   }));
 
+  it('reports a bucket that does not exist as MissingBucket naming it, on writes and listings; reads of it find nothing', async () => {
+    const st = storageFor('gs://no-such-bucket', { gcsApiEndpoint: gcs.endpoint });
+    const uri = 'gs://no-such-bucket/out/plan.json';
+    const missingBucket = { name: 'InputError', type: 'MissingBucket', message: expect.stringContaining('gs://no-such-bucket') };
+    await expect(st.writeAtomic(uri, 'x')).rejects.toMatchObject(missingBucket);
+    // the streaming writer: the upload's error reaches whoever writes into it, classified, and commit() says so too
+    const w = await st.openAtomicWriter(uri);
+    const streamError = await pipeline(Readable.from([randomBytes(64 * 1024)]), w.stream).then(() => undefined, (e: unknown) => e);
+    if (streamError) expect(streamError).toMatchObject(missingBucket); // when the upload failed before the pipe ended
+    await expect(w.commit()).rejects.toMatchObject(missingBucket);
+    await expect(st.list('gs://no-such-bucket/out')).rejects.toMatchObject(missingBucket);
+    await expect(st.listStats('gs://no-such-bucket/out')).rejects.toMatchObject(missingBucket);
+    // fake-gcs-server answers a read of it with a bare 404, as for any absent object
+    await expectMissing(st.readText(uri), uri);
+    expect(await st.exists(uri)).toBe(false);
+  });
+
   it('honours STORAGE_EMULATOR_HOST when no endpoint is given', async () => {
     const saved = process.env.STORAGE_EMULATOR_HOST;
     process.env.STORAGE_EMULATOR_HOST = gcs.endpoint;
@@ -244,6 +288,67 @@ describe('fake-gcs-server', () => {
     } finally {
       if (saved === undefined) delete process.env.STORAGE_EMULATOR_HOST;
       else process.env.STORAGE_EMULATOR_HOST = saved;
+    }
+  });
+});
+
+/** The error a real fs call fails with. */
+function fsError(call: () => unknown): NodeJS.ErrnoException {
+  try {
+    call();
+  } catch (e) {
+    return e as NodeJS.ErrnoException;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('storage error classification', () => {
+  // Only what no retry can heal is an InputError; everything else stays a plain error and is retried.
+  it('maps real local errors by code: paths and permissions are input errors, a full disk or an I/O error is not', () => {
+    const dir = tempDir('recaption-classify-');
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, 'x');
+    const table: Array<[string, NodeJS.ErrnoException, StorageOp, string | undefined]> = [
+      ['ENOTDIR', fsError(() => fs.mkdirSync(path.join(file, 'a'), { recursive: true })), 'write', 'BadPath'],
+      ['EISDIR', fsError(() => fs.readFileSync(dir)), 'read', 'BadPath'],
+      ['ENAMETOOLONG', fsError(() => fs.writeFileSync(path.join(dir, 'x'.repeat(300)), 'x')), 'write', 'BadPath'],
+      ['EINVAL', fsError(() => fs.readlinkSync(file)), 'read', 'BadPath'],
+      ['ERR_FS_EISDIR', fsError(() => fs.rmSync(dir, { force: true })), 'remove', 'BadPath'],
+      ['EPERM', fsError(() => fs.linkSync(dir, path.join(dir, 'hard-link'))), 'write', 'PermissionDenied'],
+      ['EACCES', fsError(() => fs.writeFileSync('/sys/recaption-probe', 'x')), 'write', 'PermissionDenied'],
+      ['ENOSPC', fsError(() => fs.writeFileSync('/dev/full', 'x')), 'write', undefined],
+      ['EIO', fsError(() => fs.writeFileSync('/proc/version', 'x')), 'write', undefined],
+    ];
+    const uri = path.join(dir, 'the-uri');
+    for (const [code, err, op, type] of table) {
+      expect(err.code).toBe(code);
+      const mapped = localInputError(err, op, uri);
+      expect({ code, type: mapped?.type }).toEqual({ code, type });
+      if (mapped) expect(mapped.message).toContain(uri);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("maps GCS answers by status: 401/403 PermissionDenied, a missing bucket MissingBucket, 400 BadPath; 5xx, 429 and resets are retried", () => {
+    const api = (code: number, message: string) => new ApiError({ code, message } as ConstructorParameters<typeof ApiError>[0] & object);
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const table: Array<[string, Error, StorageOp, string | undefined]> = [
+      ['401', api(401, 'Invalid Credentials'), 'read', 'PermissionDenied'],
+      ['403', api(403, 'sa@p.iam does not have storage.objects.create access'), 'write', 'PermissionDenied'],
+      ['404 write', api(404, 'Not Found'), 'write', 'MissingBucket'],
+      ['404 list', api(404, 'Not Found'), 'list', 'MissingBucket'],
+      ['404 read, no bucket', api(404, 'The specified bucket does not exist.'), 'read', 'MissingBucket'],
+      ['404 read, no object', api(404, 'No such object: b/out/x'), 'read', undefined],
+      ['400', api(400, 'The specified object name is not valid.'), 'write', 'BadPath'],
+      ['429', api(429, 'rate limit exceeded'), 'write', undefined],
+      ['500', api(500, 'Internal Error'), 'write', undefined],
+      ['503', api(503, 'Service Unavailable'), 'list', undefined],
+      ['reset', reset, 'read', undefined],
+    ];
+    for (const [what, err, op, type] of table) {
+      const mapped = gcsInputError(err, op, 'gs://b/out/x');
+      expect({ what, type: mapped?.type }).toEqual({ what, type });
+      if (mapped) expect(mapped.message).toContain(type === 'MissingBucket' ? 'gs://b' : 'gs://b/out/x');
     }
   });
 });

@@ -8,11 +8,13 @@ import { topFractionThreshold } from '../../helpers/reference-threshold';
 const sRaw = [0.1, 0.9, 0.5, 0.3, 0.7, 0.05, 0.8, 0.2, 0.6, 0.4];
 const sSyn = [0.85, 0.2, 0.95, 0.75, 0.1, 0.3, 0.6, 0.72, 0.4, 0.5];
 
+const BOTH = { raw: true, synthetic: true };
+
 function run(preset: string, fraction?: number) {
   const rule = resolveRule(preset, fraction);
   const thresholds: Record<string, number> = {};
   for (const t of thresholdsNeeded(rule)) thresholds[thresholdKey(t)] = topFractionThreshold(t.source === 'raw' ? sRaw : sSyn, t.fraction);
-  return sRaw.map((r, i) => decide(rule, { sRaw: r, sSyn: sSyn[i] }, thresholds));
+  return sRaw.map((r, i) => decide(rule, { sRaw: r, sSyn: sSyn[i], usable: BOTH }, thresholds));
 }
 
 describe('DataComp threshold', () => {
@@ -101,7 +103,7 @@ describe('custom rules', () => {
     const rule = ruleOf({ preset: 'custom', custom: custom as never });
     const thresholds: Record<string, number> = {};
     for (const t of thresholdsNeeded(rule)) thresholds[thresholdKey(t)] = topFractionThreshold(t.source === 'raw' ? sRaw : sSyn, t.fraction);
-    return sRaw.map((r, i) => decide(rule, { sRaw: r, sSyn: sSyn[i] }, thresholds));
+    return sRaw.map((r, i) => decide(rule, { sRaw: r, sSyn: sSyn[i], usable: BOTH }, thresholds));
   };
 
   it('expresses the paper presets: the filtered mix as raw top 30% + synthetic at the same tau', () => {
@@ -130,5 +132,18 @@ describe('custom rules', () => {
     expect(() => parseConfig({ ...base, strategy: { preset: 'custom', custom: { prefer: 'raw' } } }, 'c')).toThrow(/needs a gate/);
     const ok = parseConfig({ ...base, strategy: { preset: 'custom', custom: { raw: { min: 0.25 }, synthetic: { fraction: 0.4 } } } }, 'c');
     expect(ok.strategy.custom?.prefer).toBe('raw');
+  });
+});
+
+describe('empty captions', () => {
+  const t = { 'raw@0.3': 0.5 };
+  const mix = resolveRule('raw30-synthetic70-filtered');
+  it('never keeps an empty or white-space caption: the mix falls back to the synthetic one, a raw-only rule drops', () => {
+    expect(decide(mix, { sRaw: 0.9, sSyn: 0.6, usable: { raw: false, synthetic: true } }, t)).toEqual({ kept: true, source: 'synthetic', reason: null });
+    expect(decide(mix, { sRaw: 0.9, sSyn: 0.6, usable: { raw: false, synthetic: false } }, t)).toEqual({ kept: false, source: null, reason: 'empty_synthetic_caption' });
+    expect(decide(resolveRule('raw-top30'), { sRaw: 0.9, sSyn: null, usable: { raw: false, synthetic: true } }, t)).toEqual({ kept: false, source: null, reason: 'empty_raw_caption' });
+    expect(decide(resolveRule('raw'), { sRaw: null, sSyn: null, usable: { raw: false, synthetic: false } }, {})).toMatchObject({ kept: false, reason: 'empty_raw_caption' });
+    // below the threshold stays below the threshold
+    expect(decide(resolveRule('raw-top30'), { sRaw: 0.1, sSyn: null, usable: { raw: false, synthetic: true } }, t).reason).toBe('below_raw_threshold');
   });
 });
