@@ -1,4 +1,4 @@
-import { annotateShard, missingAnnotations } from '../lib/pipeline/annotate-stage';
+import { annotateShard, missingByShard, needsModels } from '../lib/pipeline/annotate-stage';
 import type { StageSummary } from '../lib/pipeline/checkpoint';
 import type { StageModels } from '../lib/pipeline/stage-models';
 import { Context } from '@temporalio/activity';
@@ -18,14 +18,7 @@ export function annotateActivity(models: StageModels): (task: ShardTask) => Prom
 export async function shardsToAnnotate(input: { runUri: string; start: number; end: number }): Promise<number[]> {
   return runActivity(async () => {
     const plan = await loadPlan(input.runUri);
-    const todo: number[] = [];
-    // A few dozen existence checks at a time: a page of 1,000 shards is a few thousand object lookups.
-    for (let from = input.start; from < input.end; from += 32) {
-      const indexes = Array.from({ length: Math.min(32, input.end - from) }, (_, k) => from + k);
-      const missing = await Promise.all(indexes.map((i) => missingAnnotations(plan, plan.shards[i]!, plan.annotations.compute)));
-      indexes.forEach((i, k) => missing[k]!.some((g) => g !== 'samples') && todo.push(i));
-      Context.current().heartbeat();
-    }
-    return todo;
+    const missing = await missingByShard(plan.annotations, plan.shards.slice(input.start, input.end), () => Context.current().heartbeat());
+    return missing.flatMap((m, k) => (needsModels(m) ? [input.start + k] : []));
   });
 }

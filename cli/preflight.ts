@@ -7,7 +7,7 @@ import type { RunConfig } from '../lib/config/schema';
 import { InputError } from '../lib/errors';
 import { configChangedError, listInputShards } from '../lib/pipeline/plan-stage';
 import { RunLayout } from '../lib/run/layout';
-import { checkedPlan, type RunPlan } from '../lib/run/plan';
+import { readPlan } from '../lib/run/plan';
 import { joinUri, storageFor } from '../lib/storage';
 
 export async function preflight(config: RunConfig): Promise<{ shards: number }> {
@@ -24,7 +24,7 @@ export async function preflight(config: RunConfig): Promise<{ shards: number }> 
     if (!uri.startsWith('gs://') && !existsSync(uri)) throw new InputError('MissingInput', `filters.imageCluster.${field}: ${uri} does not exist`);
   }
   await checkOutputWritable(config.output.uri);
-  const plan = await committedPlan(config);
+  const plan = await readPlan(RunLayout.of(config.output.uri, config.run.name).runUri);
   if (plan && plan.configHash !== configHash(config)) throw configChangedError(plan, config);
   return { shards: shards.length };
 }
@@ -44,11 +44,4 @@ async function checkOutputWritable(outputUri: string): Promise<void> {
   }
 }
 
-/** The plan of the run with this name, when it has planned (a run keeps its first config for life). */
-export async function committedPlan(config: RunConfig): Promise<RunPlan | null> {
-  const uri = RunLayout.of(config.output.uri, config.run.name).plan;
-  const storage = storageFor(uri);
-  if (!(await storage.exists(uri))) return null;
-  return checkedPlan(JSON.parse(await storage.readText(uri)) as RunPlan, uri);
-}
 

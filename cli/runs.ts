@@ -1,4 +1,6 @@
 /** Start, resume, attach to and inspect runs — the client side of the run workflow. */
+import { RunLayout } from '../lib/run/layout';
+import { readPlan } from '../lib/run/plan';
 import {
   ApplicationFailure,
   TemporalFailure,
@@ -18,7 +20,6 @@ import { PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
 import { emptyProgress, SHARD_STAGES, type ShardStage } from '../lib/run/stages';
 import type { PageResult, RunProgress, RunSummary } from '../workflows/types';
 import { configChangedError } from '../lib/pipeline/plan-stage';
-import { committedPlan } from './preflight';
 
 export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
@@ -70,7 +71,7 @@ async function runningExecution(client: Client, workflowId: string): Promise<{ m
 
 /** Throw `ConfigChanged` unless the running execution runs this config (by its memo, else by its plan). */
 async function refuseOtherConfig(config: RunConfig, hash: string, memo: Record<string, unknown> | undefined): Promise<void> {
-  const plan = await committedPlan(config).catch(() => null);
+  const plan = await readPlan(RunLayout.of(config.output.uri, config.run.name).runUri).catch(() => null);
   // The plan's hash covers executions started before the memo was set.
   if ((memo?.configHash ?? plan?.configHash) === hash) return;
   if (plan) throw configChangedError(plan, config);

@@ -5,7 +5,7 @@
  */
 import { loadConfigFile } from '../../lib/config/load';
 import type { RunConfig } from '../../lib/config/schema';
-import { annotateShard, missingAnnotations } from '../../lib/pipeline/annotate-stage';
+import { annotateShard, missingByShard, needsModels } from '../../lib/pipeline/annotate-stage';
 import { planRun } from '../../lib/pipeline/plan-stage';
 import { previewRun, type RunPreview } from '../../lib/pipeline/preview';
 import { StageModels } from '../../lib/pipeline/stage-models';
@@ -80,9 +80,6 @@ async function measure(config: RunConfig): Promise<Throughput | undefined> {
 }
 
 async function firstToAnnotate(plan: Awaited<ReturnType<typeof planRun>>): Promise<number | undefined> {
-  for (let i = 0; i < plan.shards.length; i++) {
-    const missing = await missingAnnotations(plan, plan.shards[i]!, plan.annotations.compute);
-    if (missing.some((g) => g !== 'samples')) return i;
-  }
-  return undefined;
+  const index = (await missingByShard(plan.annotations, plan.shards)).findIndex(needsModels);
+  return index < 0 ? undefined : index;
 }

@@ -73,8 +73,8 @@ export function isDataCompUid(uid: unknown): uid is string {
   return typeof uid === 'string' && /^[0-9a-f]{32}$/.test(uid);
 }
 
-export const IMG2DATASET_STATUSES = ['success', 'failed_to_download', 'failed_to_resize'] as const;
-export type Img2DatasetStatus = (typeof IMG2DATASET_STATUSES)[number];
+/** img2dataset's per-sample statuses (failures are in the parquet only). */
+const IMG2DATASET_STATUSES = ['success', 'failed_to_download', 'failed_to_resize'] as const;
 
 /**
  * Per-sample metadata: a row of the sibling parquet (img2dataset's column order and arrow types: int32 sizes, all

@@ -14,7 +14,7 @@ import { bestCandidate, captionCandidates } from '../models/candidates';
 import { decodeImage } from '../models/preprocess';
 import { cosine } from '../models/similarity';
 import type { Captioner, ClipScorer, PixelTensor } from '../models/types';
-import type { AnnotationGroup, AnnotationStore, ModelGroup, ShardIdentity } from '../run/annotations';
+import { AnnotationStore, type AnnotationGroup, type ModelGroup, type ShardIdentity } from '../run/annotations';
 import { annotationStore, type RunPlan } from '../run/plan';
 import { ANNOTATION_TABLES, CANDIDATE_TABLE, CAPTIONS_TABLE, SAMPLES_TABLE, type CandidateRow, type SampleRow } from '../run/tables';
 import { storageFor, type Storage } from '../storage';
@@ -56,12 +56,30 @@ export async function sampleRows(w: ShardWork, ctx: StageContext = NO_CONTEXT): 
 }
 
 /** The groups among `samples` and `wanted` that are not committed for the shard. */
-export async function missingAnnotations(plan: RunPlan, shard: ShardIdentity, wanted: readonly ModelGroup[]): Promise<AnnotationGroup[]> {
-  const store = annotationStore(plan);
+async function missingAnnotations(store: AnnotationStore, shard: ShardIdentity, wanted: readonly ModelGroup[]): Promise<AnnotationGroup[]> {
   const files = storageFor(store.root);
   const missing: AnnotationGroup[] = [];
   for (const group of ['samples', ...wanted] as const) if (!(await files.exists(store.file(group, shard)))) missing.push(group);
   return missing;
+}
+
+/**
+ * For each shard, the groups among `samples` and the plan's `compute` groups not committed yet — a few dozen shards
+ * at a time (a page of 1,000 shards is a few thousand object lookups); `onBatch` is called after each batch.
+ */
+export async function missingByShard(annotations: RunPlan['annotations'], shards: readonly ShardIdentity[], onBatch: () => void = () => undefined): Promise<AnnotationGroup[][]> {
+  const store = new AnnotationStore(annotations.root, annotations.keys);
+  const out: AnnotationGroup[][] = [];
+  for (let from = 0; from < shards.length; from += 32) {
+    out.push(...(await Promise.all(shards.slice(from, from + 32).map((s) => missingAnnotations(store, s, annotations.compute)))));
+    onBatch();
+  }
+  return out;
+}
+
+/** Whether a shard lacks any of the run's model annotations (the GPU stage's work), from `missingByShard`. */
+export function needsModels(missing: readonly AnnotationGroup[]): boolean {
+  return missing.some((g) => g !== 'samples');
 }
 
 /** Rows of one chunk, per group being computed. */
@@ -72,7 +90,7 @@ async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadA
   const config = plan.config;
   const store = annotationStore(plan);
   const files = storageFor(store.root);
-  const todo = new Set(await missingAnnotations(plan, shard, wanted));
+  const todo = new Set(await missingAnnotations(store, shard, wanted));
   if (todo.size === 0) return { samples: 0, failed: 0, counts: { reused: 1 } };
 
   const computing = (g: AnnotationGroup) => todo.has(g);

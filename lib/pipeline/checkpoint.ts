@@ -8,8 +8,10 @@
  *   4. the marker, holding the stage's small summary, is written last — so its presence means the data is
  *      complete, and a stage interrupted anywhere before it simply runs again.
  */
+import { InputError } from '../errors';
 import { readImg2DatasetShard, type Img2DatasetSample } from '../formats/img2dataset';
 import { storageFor, type Storage } from '../storage';
+import { contentId } from '../run/annotations';
 import { failedInAny } from '../run/failures';
 import { RunLayout } from '../run/layout';
 import { shardOf, type PlannedShard, type RunPlan } from '../run/plan';
@@ -48,16 +50,40 @@ export async function runShardStage(stage: ShardStage, plan: RunPlan, index: num
   const shard = shardOf(plan, index);
   const layout = new RunLayout(plan.runUri);
   const storage = storageFor(plan.runUri);
-  const marker = layout.done(stage, shard.name);
-  if (await storage.exists(marker)) return { ...(JSON.parse(await storage.readText(marker)) as StageSummary), skipped: true };
+  const committed = await committedSummary(storage, layout, stage, shard.name);
+  if (committed) return { ...committed, skipped: true };
   if (await failedInAny(storage, layout, stagesBefore(stage), shard.name)) {
     return { shard: shard.name, skipped: false, samples: 0, failed: 0, failedEarlier: true };
   }
+  await checkUnchanged(shard);
   const samples = () => readImg2DatasetShard(storageFor(shard.tar), shard.tar);
   const outcome = await work({ plan, shard, layout, storage, samples });
   const summary: StageSummary = { shard: shard.name, skipped: false, ...outcome };
-  await storage.writeAtomic(marker, JSON.stringify(summary));
+  await storage.writeAtomic(layout.done(stage, shard.name), JSON.stringify(summary));
   return summary;
+}
+
+/**
+ * The input shard is the one the run planned: its annotations and decisions are addressed by its content, and a
+ * replaced tar would pair samples with another's results.
+ */
+async function checkUnchanged(shard: PlannedShard): Promise<void> {
+  const st = await storageFor(shard.tar).stat(shard.tar);
+  if (!st) throw new InputError('MissingInput', `input shard ${shard.tar} is gone since the run was planned`);
+  if (contentId(st.fingerprint) !== shard.content) {
+    throw new InputError('InputChanged', `input shard ${shard.tar} changed since the run was planned; start a new run (new run.name) over the new input`);
+  }
+}
+
+/** The summary a stage committed for a shard, or null when it has not committed. */
+export async function committedSummary(storage: Storage, layout: RunLayout, stage: ShardStage, shard: string): Promise<StageSummary | null> {
+  const marker = layout.done(stage, shard);
+  if (!(await storage.exists(marker))) return null;
+  try {
+    return JSON.parse(await storage.readText(marker)) as StageSummary;
+  } catch (err) {
+    throw new InputError('CorruptInput', `${marker}: not valid JSON: ${(err as Error).message}`);
+  }
 }
 
 /** The outcome of a stage that writes one row per sample, from each row's error (null: ok). */

@@ -10,7 +10,7 @@ import { annotationStore, type RunPlan } from '../run/plan';
 import { DECISION_TABLE, SAMPLES_TABLE } from '../run/tables';
 import { InputError } from '../errors';
 import { accountShard } from './accounting';
-import type { StageSummary } from './checkpoint';
+import { committedSummary } from './checkpoint';
 import { storageFor } from '../storage';
 import { NO_CONTEXT, type StageContext } from './context';
 import { reshardRun } from './reshard';
@@ -76,7 +76,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     const rows = await DECISION_TABLE.read(storage, layout.decisions(shard.name));
     const samplesUri = store.file('samples', shard);
     const inTar = (await SAMPLES_TABLE.decode(await storageFor(samplesUri).readBuffer(samplesUri), samplesUri, ['key'])).length;
-    const write = (await storage.exists(layout.done('write', shard.name))) ? (JSON.parse(await storage.readText(layout.done('write', shard.name))) as StageSummary) : null;
+    const write = await committedSummary(storage, layout, 'write', shard.name);
     const account = accountShard(shard.name, inTar, rows, write?.counts ?? null, plan.config.input.requireUid);
     if (account.problems.length) problems.push(`${shard.name} (${account.samples} in, ${account.kept} kept, ${account.dropped} dropped, ${account.failed} failed): ${account.problems.join('; ')}`);
     for (const r of rows) {

@@ -12,7 +12,7 @@ import { modelIdentity } from '../models/identity';
 import { AnnotationStore, annotationKeys, contentId, keyDeterminants, type ModelGroup, type ModelIdentities } from '../run/annotations';
 import { RunLayout } from '../run/layout';
 import { annotationsNeeded, annotationsRead } from '../run/needs';
-import { checkedPlan, PLAN_VERSION, type PlannedShard, type RunPlan } from '../run/plan';
+import { PLAN_VERSION, readPlan, type PlannedShard, type RunPlan } from '../run/plan';
 import { isGcsUri, storageFor } from '../storage';
 
 /** The input's shards in shard order, with content identities; clear errors for a missing or empty folder. */
@@ -37,8 +37,8 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
   const layout = RunLayout.of(config.output.uri, config.run.name);
   const storage = storageFor(layout.runUri);
   const hash = configHash(config);
-  if (await storage.exists(layout.plan)) {
-    const existing = checkedPlan(JSON.parse(await storage.readText(layout.plan)) as RunPlan, layout.plan);
+  const existing = await readPlan(layout.runUri);
+  if (existing) {
     if (existing.configHash !== hash) throw configChangedError(existing, config);
     return existing;
   }

@@ -5,8 +5,9 @@
  */
 import type { RunConfig } from '../config/schema';
 import { listShards, readShardStats } from '../formats/img2dataset';
-import { AnnotationStore, type AnnotationGroup, type ModelGroup } from '../run/annotations';
+import type { AnnotationGroup, ModelGroup } from '../run/annotations';
 import { storageFor } from '../storage';
+import { missingByShard, needsModels } from './annotate-stage';
 import { annotationPlan } from './plan-stage';
 
 export interface GroupPreview {
@@ -38,20 +39,9 @@ const MODEL_OF: Record<ModelGroup, 'captioner' | 'clip'> = { captions: 'captione
 
 export async function previewRun(config: RunConfig): Promise<RunPreview> {
   const { shards, annotations } = await annotationPlan(config);
-  const store = new AnnotationStore(annotations.root, annotations.keys);
-  const files = storageFor(store.root);
   const groups: AnnotationGroup[] = ['samples', ...annotations.compute];
-  const committed = new Map<AnnotationGroup, Set<number>>(groups.map((g) => [g, new Set()]));
-  for (let from = 0; from < shards.length; from += 32) {
-    await Promise.all(
-      shards.slice(from, from + 32).flatMap((shard, k) =>
-        groups.map(async (g) => {
-          if (await files.exists(store.file(g, shard))) committed.get(g)!.add(from + k);
-        }),
-      ),
-    );
-  }
-  const toAnnotate = shards.map((_, i) => i).filter((i) => annotations.compute.some((g) => !committed.get(g)!.has(i)));
+  const missing = await missingByShard(annotations, shards);
+  const toAnnotate = shards.map((_, i) => i).filter((i) => needsModels(missing[i]!));
   const { samples, estimated } = await sampleCount(config.input.uri, toAnnotate.map((i) => shards[i]!.name));
   return {
     run: config.run.name,
@@ -62,7 +52,7 @@ export async function previewRun(config: RunConfig): Promise<RunPreview> {
     groups: groups.map((g) => ({
       group: g,
       key: annotations.keys[g]!,
-      committed: committed.get(g)!.size,
+      committed: missing.filter((m) => !m.includes(g)).length,
       model: g === 'samples' ? null : `${config.models[MODEL_OF[g]].path} (${config.models[MODEL_OF[g]].dtype})`,
     })),
     shardsToAnnotate: toAnnotate.length,
@@ -78,7 +68,11 @@ async function sampleCount(inputUri: string, names: string[]): Promise<{ samples
   const wanted = new Set(names);
   const refs = (await listShards(storageFor(inputUri), inputUri)).filter((s) => wanted.has(s.name));
   const known: number[] = [];
-  for (const r of refs) if (r.stats) known.push((await readShardStats(storageFor(r.stats), r.stats)).successes);
+  for (const r of refs) {
+    // A stats file that cannot be read only makes the estimate rougher.
+    const stats = r.stats ? await readShardStats(storageFor(r.stats), r.stats).catch(() => null) : null;
+    if (stats) known.push(stats.successes);
+  }
   const mean = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 10_000;
   return { samples: Math.round(known.reduce((a, b) => a + b, 0) + (names.length - known.length) * mean), estimated: known.length < names.length };
 }

@@ -3,6 +3,7 @@
  * annotations the strategy reads (and nothing else, so a decision never depends on what other runs computed).
  */
 import { inTargetClusters } from '../clusters/target';
+import { InputError } from '../errors';
 import { FAILURE_REASONS, isSelectionReason } from '../reasons';
 import type { ModelGroup } from '../run/annotations';
 import { annotationStore, type RunPlan } from '../run/plan';
@@ -49,7 +50,8 @@ async function readAnnotations(w: ShardWork, ctx: StageContext): Promise<ShardAn
   const group = async <R extends { key: string }>(g: ModelGroup, table: { read(s: typeof files, uri: string): Promise<R[]> }): Promise<R[] | null> => {
     if (!read.has(g)) return null;
     const uri = store.file(g, shard);
-    if (!(await files.exists(uri))) throw new Error(`select ${shard.name}: ${g} annotations ${uri} are missing (the annotate stage has not committed them)`);
+    // Gone since the annotate phase found them (someone deleted them): no retry brings them back.
+    if (!(await files.exists(uri))) throw new InputError('MissingAnnotations', `select ${shard.name}: ${g} annotations ${uri} are missing (deleted since): start the run under a new run.name to annotate the shard again`);
     const rows = await table.read(files, uri);
     rows.forEach((r, i) => {
       if (r.key !== samples[i]?.key) throw new Error(`${uri}: row ${i} is ${r.key}, the tar's sample ${i} is ${samples[i]?.key ?? 'absent'}`);

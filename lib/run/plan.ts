@@ -54,7 +54,7 @@ export function loadPlan(runUri: string): Promise<RunPlan> {
     const uri = new RunLayout(runUri).plan;
     p = storageFor(runUri)
       .readText(uri)
-      .then((t) => checkedPlan(JSON.parse(t) as RunPlan, uri));
+      .then((t) => parsePlan(t, uri));
     p.catch(() => planCache.delete(runUri));
     planCache.set(runUri, p);
   }
@@ -67,8 +67,26 @@ export function shardOf(plan: RunPlan, index: number): PlannedShard {
   return s;
 }
 
+/** The plan of the run at `runUri` when it has planned, else null (read afresh, not cached). */
+export async function readPlan(runUri: string): Promise<RunPlan | null> {
+  const uri = new RunLayout(runUri).plan;
+  const storage = storageFor(uri);
+  if (!(await storage.exists(uri))) return null;
+  return parsePlan(await storage.readText(uri), uri);
+}
+
+function parsePlan(text: string, uri: string): RunPlan {
+  let plan: RunPlan;
+  try {
+    plan = JSON.parse(text) as RunPlan;
+  } catch (err) {
+    throw new InputError('CorruptInput', `${uri}: not valid JSON: ${(err as Error).message}`);
+  }
+  return checkedPlan(plan, uri);
+}
+
 /** A plan this version can run, or an InputError saying what to do with an older one. */
-export function checkedPlan(plan: RunPlan, uri: string): RunPlan {
+function checkedPlan(plan: RunPlan, uri: string): RunPlan {
   if (plan.version !== PLAN_VERSION) {
     throw new InputError(
       'OldPlan',

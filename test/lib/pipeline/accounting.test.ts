@@ -166,6 +166,17 @@ describe('every sample accounted for', () => {
     expect(decodeSubsetNpy(await readFile(layout.subset))).toEqual([uid(30), uid(40)]);
   });
 
+  it('refuses a shard replaced since the run was planned, instead of pairing its samples with the old results', async () => {
+    const dir = tempDir();
+    const input = path.join(dir, 'in');
+    await mkdir(input);
+    await writeTar(path.join(input, '00000000.tar'), sample('000000000000', uid(50)));
+    const plan = await planRun(config(input));
+    await new Promise((r) => setTimeout(r, 20));
+    await writeTar(path.join(input, '00000000.tar'), [...sample('000000000000', uid(51)), ...sample('000000000001', uid(52))]);
+    await expect(selectShard(plan, 0)).rejects.toMatchObject({ type: 'InputChanged', message: expect.stringContaining('00000000.tar changed since the run was planned') });
+  });
+
   it('fails a run whose accounting does not close, naming the shards and counts', async () => {
     const dir = tempDir();
     const input = path.join(dir, 'in');
