@@ -10,6 +10,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The fault tests (SIGKILLed workers and servers, minutes long) run apart: `npm run test:faults` (jest.faults.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   testTimeout: 120_000,
   maxWorkers: 1,

@@ -60,10 +60,19 @@ export async function runActivity<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * A quarter of the activity's heartbeat timeout (at most 10 s): a beat late by a busy event loop still lands in
+ * time. The SDK throttles what it sends, so beating often costs nothing.
+ */
+function heartbeatEveryMs(): number {
+  const timeout = Context.current().info.heartbeatTimeoutMs;
+  return Math.max(100, Math.min(10_000, timeout ? timeout / 4 : 10_000));
+}
+
+/**
  * Keep heartbeating while a long step that cannot report progress runs (loading a multi-GB model can take
  * longer than the heartbeat timeout; the worker is alive, so the activity must not be retried elsewhere).
  */
-export async function whileHeartbeating<T>(ctx: StageContext, work: Promise<T>, everyMs = 10_000): Promise<T> {
+export async function whileHeartbeating<T>(ctx: StageContext, work: Promise<T>, everyMs = heartbeatEveryMs()): Promise<T> {
   const timer = setInterval(() => ctx.heartbeat(0), everyMs);
   try {
     return await work;

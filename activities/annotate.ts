@@ -5,10 +5,15 @@ import { Context } from '@temporalio/activity';
 import { loadPlan } from '../lib/run/plan';
 import { runActivity, shardActivity, whileHeartbeating, type ShardTask } from './adapter';
 
-/** GPU: a shard's missing annotations (captions, CLIP scores, clusters), with the worker's models. */
-export function annotateActivity(models: StageModels): (task: ShardTask) => Promise<StageSummary> {
+/**
+ * GPU: a shard's missing annotations (captions, CLIP scores, clusters), with the worker's models. `stopping`: the
+ * worker's shutdown signal — the stage commits at its next batch and fails retryably (workers/start.ts).
+ */
+export function annotateActivity(models: StageModels, stopping?: AbortSignal): (task: ShardTask) => Promise<StageSummary> {
   return (task) =>
-    shardActivity('annotate', task, (plan, ctx) => annotateShard(plan, task.index, (groups) => whileHeartbeating(ctx, models.forAnnotate(plan.config, groups)), ctx));
+    shardActivity('annotate', task, (plan, ctx) =>
+      annotateShard(plan, task.index, (groups) => whileHeartbeating(ctx, models.forAnnotate(plan.config, groups)), stopping ? { ...ctx, stopping } : ctx),
+    );
 }
 
 /**

@@ -10,8 +10,9 @@ import { writeShard } from './write';
 
 export type { ShardTask } from './adapter';
 
-export function createGpuActivities(models: StageModels) {
-  return { annotateShard: annotateActivity(models) };
+/** `stopping`: aborted when the worker starts to shut down (running annotate stages checkpoint and hand over). */
+export function createGpuActivities(models: StageModels, stopping?: AbortSignal) {
+  return { annotateShard: annotateActivity(models, stopping) };
 }
 
 export function createCpuActivities() {

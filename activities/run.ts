@@ -2,7 +2,8 @@
 import { parseConfig } from '../lib/config/load';
 import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeline/finalize-stage';
 import { planRun as planStage } from '../lib/pipeline/plan-stage';
-import { recordShardFailure as recordFailure } from '../lib/run/failures';
+import { failureBudget } from '../lib/config/failure-budget';
+import { recordShardFailure as recordFailure, retryFailedShards } from '../lib/run/failures';
 import { RunLayout } from '../lib/run/layout';
 import { loadPlan } from '../lib/run/plan';
 import type { ShardStage } from '../lib/run/stages';
@@ -17,6 +18,12 @@ export interface PlanResult {
   shardCount: number;
   /** The strategy needs model annotations (captions, CLIP scores, clusters): the annotate phase runs. */
   annotate: boolean;
+  /** Failed shards this execution may have and still complete (run.maxFailedShards as a count); absent: no limit. */
+  maxFailedShards?: number;
+  /** Failures of earlier executions that stay recorded (lib/run/failures.ts RetryPlan.keep): they count against it. */
+  failedBefore?: number;
+  /** Failed shards of earlier executions this one retries (their records were cleared). */
+  retried?: number;
 }
 
 export async function planRun(input: { config: unknown }): Promise<PlanResult> {
@@ -25,7 +32,17 @@ export async function planRun(input: { config: unknown }): Promise<PlanResult> {
     const config = parseConfig(input.config, 'workflow input');
     ruleOf(config.strategy); // a rule that cannot be built fails here, before any shard work
     const plan = await planStage(config);
-    return { runUri: plan.runUri, shardCount: plan.shards.length, annotate: plan.annotations.compute.length > 0 };
+    // A new execution retries the shards that failed before (planRun runs once per execution, at its start).
+    const retry = await retryFailedShards(storageFor(plan.runUri), new RunLayout(plan.runUri));
+    return {
+      runUri: plan.runUri,
+      shardCount: plan.shards.length,
+      annotate: plan.annotations.compute.length > 0,
+      // This execution's config, not the plan's: a resumed run may raise the budget.
+      maxFailedShards: failureBudget(config.run.maxFailedShards, plan.shards.length),
+      failedBefore: retry.keep.length,
+      retried: retry.retry.length,
+    };
   });
 }
 

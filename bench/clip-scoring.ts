@@ -81,7 +81,7 @@ function batches<T>(xs: readonly T[], size: number): T[][] {
 }
 
 /** The bare reference: the same ONNX files in sessions of our own, fed tensors built before timing. */
-class BareClip {
+export class BareClip {
   private constructor(
     private readonly vision: Session,
     private readonly text: Session,

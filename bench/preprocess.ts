@@ -1,22 +1,32 @@
 /**
- * Decode + OpenAI-CLIP preprocessing throughput (images/s) on sharp, as ratios against references measured in the
- * same run on the same images: Pillow + NumPy making the same tensors (bench/pillow_preprocess.py, when a python3
- * with both is available), and sharp's bare decode to raw RGB (the floor any preprocessing pays).
+ * Benchmark (a): decode + preprocessing on sharp, tensors per CPU-second, against Pillow + NumPy making the same
+ * tensors from the same JPEG files (bench/pillow_preprocess.py, when a python3 with both is available; without one the
+ * Pillow side prints n/a and ours still runs). Two workloads, each as the reference does it:
+ *   one tensor   OpenAI CLIP's (224 shortest side bicubic, center crop, normalise): preprocessImage;
+ *   two tensors  CLIP's and the captioner's (ViT-GPT2's ViTImageProcessor: 224 x 224 bilinear, mean = std = 0.5) from
+ *                ONE decode per image: decodeImage, then preprocessDecoded per model — what the annotate stage does.
+ * on two image sets: web-sized JPEGs (384–1024 px, around DataComp's 512) and large ones (1024–2048 px, unresized web
+ * photos). The headline "preprocessing ratio" is ours / Pillow in tensors per CPU-second, two tensors from one
+ * decode, web-sized set.
  *
- * Fair comparison: the same JPEG files, the same float32 [3, 224, 224] tensors (checked here on the first images:
- * max and mean |difference| in uint8 levels), the same reference transform. Two settings:
- *   single core  one image at a time, sharp with one libvips thread; images per CPU-second of the whole process
- *                (getrusage: every thread counts), which a busy machine distorts less than wall time.
- *   all cores    wall-clock images/s: ours with the score stage's concurrency (a batch of 64 in flight, libuv's
- *                threads, sharp's default libvips threads) against a multiprocessing pool of one Pillow process
- *                per core whose workers return only a checksum (no tensor crosses a pipe: generous to Pillow).
+ * Fair comparison: same files, same float32 [3, 224, 224] tensors (compared on the first images: max and mean |Δ| in
+ * uint8 levels), one image at a time on both sides, sharp with one libvips thread (sharp.concurrency(1)), Pillow in
+ * one process. CPU time is the whole process's (process.cpuUsage on ours: libuv's and libvips's threads count;
+ * time.process_time in Python), which a busy machine distorts less than wall time. Rounds are interleaved — ours, then
+ * Pillow's (a long-lived python3 that runs a round when asked), alternating which goes first — after a warm-up, and
+ * medians reported with the spread of the per-round ratios (the noise).
+ * Also one wall-clock line for all cores: ours with IN_FLIGHT samples in flight and sharp's default threads, against a
+ * multiprocessing pool of one Pillow process per core whose workers return only a checksum (generous to Pillow).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import sharp from 'sharp';
-import { parseImageProcessor, preprocessImage } from '../lib/models/preprocess';
+import { decodeImage, parseImageProcessor, preprocessDecoded, preprocessImage, type ImageProcessorSpec } from '../lib/models/preprocess';
+import type { PixelTensor } from '../lib/models/types';
+import { median } from './timing';
 
 const CLIP_PREPROCESSOR = {
   image_processor_type: 'CLIPImageProcessor',
@@ -30,14 +40,38 @@ const CLIP_PREPROCESSOR = {
   image_std: [0.26862954, 0.26130258, 0.27577711],
   do_convert_rgb: true,
 };
-/** The score stage preprocesses a whole batch at once (score.batchSize defaults to 64). */
+/** nlpconnect/vit-gpt2-image-captioning's (and the tiny test captioner's) preprocessor_config.json. */
+const VIT_PREPROCESSOR = {
+  image_processor_type: 'ViTImageProcessor',
+  do_resize: true,
+  size: { height: 224, width: 224 },
+  resample: 2,
+  do_rescale: true,
+  rescale_factor: 1 / 255,
+  do_normalize: true,
+  image_mean: [0.5, 0.5, 0.5],
+  image_std: [0.5, 0.5, 0.5],
+};
+/** The annotate stage prepares a whole batch at once (score.batchSize defaults to 64). */
 const IN_FLIGHT = 64;
-/** Tensors compared with Pillow's, to show both sides make the same thing. */
+/** Images whose tensors are compared with Pillow's, to show both sides make the same thing. */
 const COMPARED = 16;
 
-async function makeImages(n: number): Promise<Buffer[]> {
-  // img2dataset-like JPEGs: a spread of sizes and aspect ratios around DataComp's typical 512 px.
-  const sizes = [[512, 384], [640, 480], [384, 512], [800, 600], [512, 512], [1024, 683]] as const;
+export interface PreprocessOptions {
+  /** web-sized JPEGs (default 120) */
+  images?: number;
+  /** large JPEGs (default 18) */
+  largeImages?: number;
+  /** timed rounds per side after a warm-up (default 5) */
+  runs?: number;
+}
+
+/** img2dataset-like JPEGs: a spread of sizes and aspect ratios around DataComp's typical 512 px. */
+const WEB_SIZES = [[512, 384], [640, 480], [384, 512], [800, 600], [512, 512], [1024, 683]] as const;
+/** Unresized web photos (bench/decode-once.ts's large set). */
+const LARGE_SIZES = [[1024, 768], [1280, 960], [1536, 1024], [2048, 1536], [1200, 1600], [1536, 2048]] as const;
+
+async function makeImages(n: number, sizes: readonly (readonly [number, number])[] = WEB_SIZES): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const [w, h] = sizes[i % sizes.length]!;
@@ -49,38 +83,74 @@ async function makeImages(n: number): Promise<Buffer[]> {
   return out;
 }
 
-interface Rate {
-  /** wall-clock images/s */
-  ips: number;
-  /** images per CPU-second of this process */
-  cpuIps: number;
+type Workload = 'one' | 'two';
+
+interface Specs {
+  clip: ImageProcessorSpec;
+  vit: ImageProcessorSpec;
 }
 
-async function measure(images: Buffer[], concurrency: number, fn: (b: Buffer) => Promise<unknown>): Promise<Rate> {
-  const t0 = process.hrtime.bigint();
+function ours(specs: Specs, workload: Workload): (image: Buffer) => Promise<PixelTensor[]> {
+  if (workload === 'one') return async (image) => [await preprocessImage(image, specs.clip)];
+  return async (image) => {
+    const decoded = await decodeImage(image);
+    return Promise.all([preprocessDecoded(decoded, specs.clip), preprocessDecoded(decoded, specs.vit)]);
+  };
+}
+
+/** One round of ours: CPU seconds per image (whole process), `concurrency` images in flight. */
+async function ourRound(images: Buffer[], fn: (image: Buffer) => Promise<unknown>, concurrency = 1): Promise<{ cpu: number; wall: number }> {
   const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < images.length) await fn(images[next++]!);
     }),
   );
-  const cpu = process.cpuUsage(c0);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { ips: images.length / wall, cpuIps: images.length / ((cpu.user + cpu.system) / 1e6) };
-}
-
-interface PillowResult {
-  single: Rate;
-  processes: number;
-  pool: number;
-  /** our tensors against Pillow's on the first images, in uint8 levels */
-  maxLevels: number;
-  meanLevels: number;
+  const cpu = process.cpuUsage(c0);
+  return { cpu: (cpu.user + cpu.system) / 1e6 / images.length, wall: wall / images.length };
 }
 
 function pythonWithPillow(): boolean {
-  return spawnSync('python3', ['-c', 'import PIL, numpy'], { encoding: 'utf8' }).status === 0;
+  try {
+    return spawnSync('python3', ['-c', 'import PIL, numpy'], { encoding: 'utf8' }).status === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** A long-lived `pillow_preprocess.py --serve`: one round per request, timed in Python. */
+class PillowServer {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  static start(dir: string): PillowServer {
+    const child = spawn('python3', [path.join(__dirname, 'pillow_preprocess.py'), dir, '--serve']);
+    child.stderr.setEncoding('utf8');
+    let stderr = '';
+    child.stderr.on('data', (s: string) => (stderr += s));
+    child.on('exit', (code) => {
+      if (code) process.stderr.write(`pillow_preprocess.py exited ${code}: ${stderr}\n`);
+    });
+    return new PillowServer(child);
+  }
+
+  /** CPU seconds per image of one round. */
+  async round(workload: Workload): Promise<{ cpu: number; wall: number }> {
+    this.child.stdin.write(`${workload}\n`);
+    const line = await this.lines.next();
+    if (line.done) throw new Error('pillow_preprocess.py ended early');
+    const r = JSON.parse(line.value) as { images: number; cpu_s: number; wall_s: number };
+    return { cpu: r.cpu_s / r.images, wall: r.wall_s / r.images };
+  }
+
+  stop(): void {
+    this.child.stdin.end('quit\n');
+  }
 }
 
 /** A little-endian float32 .npy (format 1.0). */
@@ -90,76 +160,143 @@ function readNpyFloat32(file: string): Float32Array {
   return new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length));
 }
 
-async function pillowReference(images: Buffer[], spec: ReturnType<typeof parseImageProcessor>): Promise<PillowResult | null> {
-  if (!pythonWithPillow()) return null;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-img-'));
-  try {
-    images.forEach((b, i) => writeFileSync(path.join(dir, `${i}.jpg`), b));
-    const args = [path.join(__dirname, 'pillow_preprocess.py'), dir, '--processes', String(os.availableParallelism()), '--dump', String(COMPARED), dir];
-    const r = spawnSync('python3', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`pillow_preprocess.py failed: ${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim()) as Record<string, number>;
-    let maxLevels = 0;
-    let sumLevels = 0;
-    for (let i = 0; i < COMPARED; i++) {
-      const theirs = readNpyFloat32(path.join(dir, `${i}.jpg.npy`));
-      const ours = (await preprocessImage(images[i]!, spec)).data;
-      const plane = ours.length / 3;
-      for (let j = 0; j < ours.length; j++) {
-        const levels = Math.round(Math.abs(ours[j]! - theirs[j]!) * 255 * spec.normalize!.std[Math.floor(j / plane)]!);
-        maxLevels = Math.max(maxLevels, levels);
-        sumLevels += levels;
+/** Our tensors against Pillow's on the first images, in uint8 levels of each model's normalisation. */
+async function compareTensors(images: Buffer[], specs: Specs, dir: string): Promise<Record<'clip' | 'vit', { max: number; mean: number }>> {
+  const r = spawnSync('python3', [path.join(__dirname, 'pillow_preprocess.py'), dir, '--dump', String(COMPARED), dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`pillow_preprocess.py --dump failed: ${r.stderr}`);
+  const out = { clip: { max: 0, mean: 0 }, vit: { max: 0, mean: 0 } };
+  for (let i = 0; i < COMPARED; i++) {
+    const decoded = await decodeImage(images[i]!);
+    for (const name of ['clip', 'vit'] as const) {
+      const spec = specs[name];
+      const theirs = readNpyFloat32(path.join(dir, `${i}.${name}.npy`));
+      const mine = (await preprocessDecoded(decoded, spec)).data;
+      const plane = mine.length / 3;
+      for (let j = 0; j < mine.length; j++) {
+        const levels = Math.round(Math.abs(mine[j]! - theirs[j]!) * 255 * spec.normalize!.std[Math.floor(j / plane)]!);
+        out[name].max = Math.max(out[name].max, levels);
+        out[name].mean += levels / (COMPARED * mine.length);
       }
     }
-    return {
-      single: { ips: out.single_images_per_s!, cpuIps: out.single_images_per_cpu_s! },
-      processes: out.processes!,
-      pool: out.pool_images_per_s!,
-      maxLevels,
-      meanLevels: sumLevels / (COMPARED * 3 * 224 * 224),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  return out;
+}
+
+interface SideRounds {
+  /** median CPU milliseconds per image */
+  cpu_ms: number;
+  /** median wall milliseconds per image (one at a time) */
+  wall_ms: number;
+}
+
+export interface WorkloadResult {
+  ours: SideRounds;
+  pillow: SideRounds | null;
+  /** Pillow CPU / ours CPU per image = ours / Pillow in tensors per CPU-second (median of the rounds) */
+  ratio: number | null;
+  /** lowest and highest per-round ratio (round r of ours against round r of Pillow): the noise */
+  ratio_range: [number, number] | null;
+}
+
+export interface SetResult {
+  name: string;
+  images: number;
+  one: WorkloadResult;
+  two: WorkloadResult;
 }
 
 export interface PreprocessBench {
-  images: number;
+  runs: number;
   cores: number;
-  ours: { single: Rate; all: number };
-  decodeOnly: number;
-  pillow: PillowResult | null;
+  /** the web-sized set (the headline), then the large one */
+  sets: SetResult[];
+  /** ours vs Pillow's tensors on the web set's first images, uint8 levels */
+  same: Record<'clip' | 'vit', { max: number; mean: number }> | null;
+  /** all cores, wall clock, two tensors, web set: images/s */
+  all: { ours: number; pillow: number | null; processes: number };
 }
 
-export async function benchPreprocess(n = 300): Promise<PreprocessBench> {
-  const images = await makeImages(n);
-  const spec = parseImageProcessor(CLIP_PREPROCESSOR, 'bench CLIP preprocessor');
+function summarise(o: { cpu: number; wall: number }[], p: { cpu: number; wall: number }[] | null): WorkloadResult {
+  const side = (xs: { cpu: number; wall: number }[]): SideRounds => ({ cpu_ms: median(xs.map((x) => x.cpu)) * 1e3, wall_ms: median(xs.map((x) => x.wall)) * 1e3 });
+  if (!p) return { ours: side(o), pillow: null, ratio: null, ratio_range: null };
+  const perRound = o.map((x, i) => p[i]!.cpu / x.cpu);
+  return { ours: side(o), pillow: side(p), ratio: median(p.map((x) => x.cpu)) / median(o.map((x) => x.cpu)), ratio_range: [Math.min(...perRound), Math.max(...perRound)] };
+}
+
+/** Both workloads on one image set, ours and Pillow's rounds interleaved. */
+async function benchSet(name: string, images: Buffer[], dir: string, specs: Specs, runs: number, python: boolean): Promise<SetResult> {
+  const pillow = python ? PillowServer.start(dir) : null;
+  const rounds: Record<Workload, { ours: { cpu: number; wall: number }[]; pillow: { cpu: number; wall: number }[] }> = { one: { ours: [], pillow: [] }, two: { ours: [], pillow: [] } };
   const threads = sharp.concurrency();
-  await measure(images.slice(0, 20), IN_FLIGHT, (b) => preprocessImage(b, spec)); // warm-up
   sharp.concurrency(1);
-  const single = await measure(images, 1, (b) => preprocessImage(b, spec));
-  sharp.concurrency(threads);
-  const all = await measure(images, IN_FLIGHT, (b) => preprocessImage(b, spec));
-  const decodeOnly = await measure(images, IN_FLIGHT, (b) => sharp(b).removeAlpha().raw().toBuffer());
-  return { images: n, cores: os.availableParallelism(), ours: { single, all: all.ips }, decodeOnly: decodeOnly.ips, pillow: await pillowReference(images, spec) };
+  try {
+    for (const w of ['one', 'two'] as const) await ourRound(images.slice(0, 10), ours(specs, w)); // warm-up
+    for (let r = 0; r < runs; r++) {
+      for (const w of ['one', 'two'] as const) {
+        // Interleaved, alternating which side goes first, so drift on a busy machine lands on both.
+        const oursFirst = r % 2 === 0;
+        if (!oursFirst && pillow) rounds[w].pillow.push(await pillow.round(w));
+        rounds[w].ours.push(await ourRound(images, ours(specs, w)));
+        if (oursFirst && pillow) rounds[w].pillow.push(await pillow.round(w));
+      }
+    }
+  } finally {
+    sharp.concurrency(threads);
+    pillow?.stop();
+  }
+  return { name, images: images.length, one: summarise(rounds.one.ours, pillow && rounds.one.pillow), two: summarise(rounds.two.ours, pillow && rounds.two.pillow) };
+}
+
+export async function benchPreprocess(opts: PreprocessOptions = {}): Promise<PreprocessBench> {
+  const runs = opts.runs ?? 5;
+  const specs: Specs = { clip: parseImageProcessor(CLIP_PREPROCESSOR, 'bench CLIP preprocessor'), vit: parseImageProcessor(VIT_PREPROCESSOR, 'bench ViT preprocessor') };
+  const python = pythonWithPillow();
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bench-img-'));
+  try {
+    const sets = [
+      { name: 'web-sized JPEGs (384–1024 px)', images: await makeImages(opts.images ?? 120) },
+      { name: 'large JPEGs (1024–2048 px)', images: await makeImages(opts.largeImages ?? 18, LARGE_SIZES) },
+    ].map((set, i) => {
+      const dir = path.join(root, String(i));
+      mkdirSync(dir);
+      set.images.forEach((b, j) => writeFileSync(path.join(dir, `${j}.jpg`), b));
+      return { ...set, dir };
+    });
+    const results: SetResult[] = [];
+    for (const set of sets) results.push(await benchSet(set.name, set.images, set.dir, specs, runs, python));
+    const web = sets[0]!;
+    const same = python ? await compareTensors(web.images, specs, web.dir) : null;
+    const two = ours(specs, 'two');
+    await ourRound(web.images.slice(0, 20), two, IN_FLIGHT);
+    const allOurs = 1 / (await ourRound(web.images, two, IN_FLIGHT)).wall;
+    let allPillow: number | null = null;
+    if (python) {
+      const r = spawnSync('python3', [path.join(__dirname, 'pillow_preprocess.py'), web.dir, '--pool', String(os.availableParallelism())], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`pillow_preprocess.py --pool failed: ${r.stderr}`);
+      allPillow = (JSON.parse(r.stdout.trim()) as { images_per_s: number }).images_per_s;
+    }
+    return { runs, cores: os.availableParallelism(), sets: results, same, all: { ours: allOurs, pillow: allPillow, processes: os.availableParallelism() } };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** The lines `npm run bench` prints for this benchmark. */
 export function formatPreprocess(r: PreprocessBench): string {
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : 'n/a');
-  const f = (v: number | undefined, unit = 'images/s') => (v === undefined ? 'n/a (python3 with PIL + numpy not found)' : `${v.toFixed(1)} ${unit}`);
-  const p = r.pillow;
+  const na = 'n/a (python3 with PIL + numpy not found)';
+  const ms = (v: number) => `${v.toFixed(2).padStart(6)} ms`;
+  const x = (w: WorkloadResult) => (w.ratio === null ? na : `${w.ratio.toFixed(2)}× (rounds ${w.ratio_range![0].toFixed(2)}–${w.ratio_range![1].toFixed(2)})`);
+  const side = (w: WorkloadResult) =>
+    `ours ${ms(w.ours.cpu_ms)}, Pillow + NumPy ${w.pillow ? ms(w.pillow.cpu_ms) : 'n/a'} CPU per image`;
+  const s = r.same;
   return [
-    `decode + CLIP preprocessing, ${r.images} JPEGs (384–1024 px) into float32 [3, 224, 224]:`,
-    p ? `  same tensors as Pillow on the first ${COMPARED}: max |Δ| ${p.maxLevels} uint8 levels, mean ${p.meanLevels.toFixed(3)}` : '',
-    `  single core, images per CPU-second:`,
-    `    sharp (ours)              ${f(r.ours.single.cpuIps)}   (wall ${r.ours.single.ips.toFixed(1)} images/s)`,
-    `    Pillow + NumPy (ref)      ${f(p?.single.cpuIps)}   (wall ${p ? p.single.ips.toFixed(1) : 'n/a'} images/s)   ours / Pillow = ${ratio(r.ours.single.cpuIps, p?.single.cpuIps)} (goal ≥ 2×)`,
-    `  all ${r.cores} cores, wall clock:`,
-    `    sharp (ours, ${IN_FLIGHT} in flight)  ${f(r.ours.all)}`,
-    `    Pillow + NumPy, ${p?.processes ?? r.cores} processes ${f(p?.pool)}   ours / Pillow = ${ratio(r.ours.all, p?.pool)} (goal ≥ 2×)`,
-    `    sharp decode only (floor)   ${f(r.decodeOnly)}   ours / decode-only = ${ratio(r.ours.all, r.decodeOnly)}`,
-  ]
-    .filter((line) => line !== '')
-    .join('\n');
+    `(a) decode + preprocessing into float32 [3, 224, 224], one image at a time, sharp on 1 thread, median of ${r.runs} interleaved rounds, tensors per CPU-second ours / Pillow:`,
+    ...(s ? [`  same tensors as Pillow (first ${COMPARED} web-sized): CLIP max |Δ| ${s.clip.max} levels (mean ${s.clip.mean.toFixed(3)}), ViT max |Δ| ${s.vit.max} (mean ${s.vit.mean.toFixed(3)})`] : []),
+    ...r.sets.flatMap((set, i) => [
+      `  ${set.name}, ${set.images} images:`,
+      `    one tensor (CLIP)                          ${x(set.one)}   ${side(set.one)}`,
+      `    two tensors (CLIP + ViT-GPT2), one decode  ${x(set.two)}   ${side(set.two)}${i === 0 ? '   <- preprocessing ratio (goal ≥ 1.5×)' : ''}`,
+    ]),
+    `  all ${r.cores} cores, wall clock, two tensors, web-sized: ours (${IN_FLIGHT} in flight) ${r.all.ours.toFixed(1)} images/s, Pillow (${r.all.processes} processes) ${r.all.pillow === null ? na : `${r.all.pillow.toFixed(1)} images/s, ours / Pillow = ${(r.all.ours / r.all.pillow).toFixed(2)}×`}`,
+  ].join('\n');
 }

@@ -15,6 +15,11 @@ export async function connectClient(target: TemporalTarget): Promise<Client> {
   return new Client({ connection, namespace: target.namespace });
 }
 
+/** The Web UI: TEMPORAL_UI_URL for a real cluster, else the dev server's default. */
+export function uiBase(): string {
+  return process.env.TEMPORAL_UI_URL ?? 'http://localhost:8233';
+}
+
 /** Web UI link of a workflow (dev server UI, or TEMPORAL_UI_URL for a real cluster). */
 export function workflowUiUrl(uiBase: string, namespace: string, workflowId: string): string {
   return `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;

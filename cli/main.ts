@@ -17,6 +17,9 @@ const devServerCommand = lazy(() => (require('./commands/dev-server') as typeof 
 const runCommand = lazy(() => (require('./commands/run') as typeof import('./commands/run')).runCommand);
 const sampleDataCommand = lazy(() => (require('./commands/sample-data') as typeof import('./commands/sample-data')).sampleDataCommand);
 const statusCommand = lazy(() => (require('./commands/status') as typeof import('./commands/status')).statusCommand);
+const resumeCommand = lazy(() => (require('./commands/resume') as typeof import('./commands/resume')).resumeCommand);
+const cancelCommand = lazy(() => (require('./commands/cancel') as typeof import('./commands/cancel')).cancelCommand);
+const listCommand = lazy(() => (require('./commands/list') as typeof import('./commands/list')).listCommand);
 const reportCommand = lazy(() => (require('./commands/report') as typeof import('./commands/report')).reportCommand);
 const compareCommand = lazy(() => (require('./commands/compare') as typeof import('./commands/compare')).compareCommand);
 const imageClustersTargetCommand = lazy(
@@ -120,10 +123,35 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('show the progress of a run')
+    .description('show the progress of a run: shards per stage, samples/s and the ETA of the current phase')
     .argument('<run>', 'run name (run.name in the config) or workflow id')
     .option('--json', 'print JSON', false)
     .action(statusCommand);
+
+  program
+    .command('resume')
+    .description('a new execution of a failed, cancelled or terminated run with its config: retries its failed shards, recomputes nothing committed')
+    .argument('<run>', 'run name, workflow id, or run folder (<output.uri>/<run.name>, when Temporal no longer knows the run)')
+    .option('--json', 'print what it found, progress and the summary as JSON lines', false)
+    .option('--no-wait', 'start the new execution and return')
+    .option('--max-failed-shards <n|pct>', 'raise (or lower) run.maxFailedShards for this execution, e.g. 10 or "2%"')
+    .option('--local-worker', 'also run a gpu+cpu worker in this process', false)
+    .action(resumeCommand);
+
+  program
+    .command('cancel')
+    .description('cancel a running run: stages stop at a checkpoint, nothing is left half-written; waits until it has closed')
+    .argument('<run>', 'run name or workflow id')
+    .option('--timeout <duration>', 'how long to wait for the run to close (0: do not wait)', '5m')
+    .option('--json', 'print JSON lines', false)
+    .action(cancelCommand);
+
+  program
+    .command('list')
+    .description('list runs: state, preset, phase, shards done/failed/total, start time and Web UI link')
+    .option('--limit <n>', 'at most this many runs, newest first', int)
+    .option('--json', 'print JSON', false)
+    .action(listCommand);
 
   program
     .command('worker')
@@ -141,6 +169,7 @@ export function buildProgram(): Command {
     .option('--dtype <dtype>', 'ONNX files of --captioner/--clip: fp32, fp16 (name_fp16.onnx) or quantized')
     .option('--device <device>', "cpu or cuda:N, checked at start; wins over a run config's models.device for this worker's activities")
     .option('--metrics-port <n>', "serve Prometheus metrics (this worker's stages and the Temporal SDK's) at :N/metrics", int)
+    .option('--prep-threads <n>', "threads that read, decode, preprocess and tokenise for the annotate stage (default: RECAPTION_PREP_THREADS, else one per core but one; 0: on the stage's thread)", int)
     .option('--log-format <format>', 'text (readable) or json (one object per line, with run, stage, shard and attempt)', 'text')
     .action(workerCommand);
 

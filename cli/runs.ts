@@ -8,21 +8,74 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   type Client,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { configHash } from '../lib/config/load';
 import type { RunConfig } from '../lib/config/schema';
 import { InputError } from '../lib/errors';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { pageProgressQuery } from '../workflows/page';
 import { recaptionRun, runProgressQuery } from '../workflows/run';
-import { PHASE, PRESET, RUN_NAME } from '../workflows/search-attributes';
-import { emptyProgress, SHARD_STAGES, type ShardStage } from '../lib/run/stages';
-import type { PageResult, RunProgress, RunSummary } from '../workflows/types';
+import { PHASE, PRESET, RUN_NAME, SHARDS_FAILED, SHARDS_TOTAL } from '../workflows/search-attributes';
+import { emptyProgress, SHARD_STAGES, type ShardStage, type StageCounters } from '../lib/run/stages';
+import type { PageResult, Phase, RunInput, RunProgress, RunSummary } from '../workflows/types';
 import { configChangedError } from '../lib/pipeline/plan-stage';
 
 export function runWorkflowId(runName: string): string {
   return `recaption-run-${runName}`;
+}
+
+/** The workflow id of a run named on the command line: its run.name, or the workflow id itself. */
+export function workflowIdOf(run: string): string {
+  return run.startsWith('recaption-run-') ? run : runWorkflowId(run);
+}
+
+/** How the CLI names a run's state (its latest execution's status). */
+export type RunStateName = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed-out';
+
+export function runState(status: string): RunStateName {
+  switch (status) {
+    case 'COMPLETED':
+      return 'completed';
+    case 'FAILED':
+      return 'failed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TERMINATED':
+      return 'terminated';
+    case 'TIMED_OUT':
+      return 'timed-out';
+    default:
+      // RUNNING, or CONTINUED_AS_NEW seen before its successor is indexed
+      return 'running';
+  }
+}
+
+/** The description of the run's latest execution, or null when Temporal has none under that id. */
+export async function describeRun(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
+  try {
+    return await client.workflow.getHandle(workflowId).describe();
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) return null;
+    throw e;
+  }
+}
+
+/**
+ * The config the run's latest execution runs (or ran) with: the input of its first history event (after
+ * continue-as-new too, the config travels with the state), so a resumed run needs no YAML.
+ */
+export async function lastExecutionConfig(client: Client, workflowId: string): Promise<unknown> {
+  const res = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId },
+    maximumPageSize: 1,
+  });
+  const payloads = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+  const [input] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads);
+  return (input as RunInput | undefined)?.config;
 }
 
 // Home of the registration: infra/search-attributes.ts (the compose cluster runs it at start too).
@@ -88,7 +141,8 @@ function startExecution(client: Client, config: RunConfig, workflowId: string, h
     taskQueue: config.temporal.cpuTaskQueue,
     args: [{ config }],
     workflowIdConflictPolicy: 'FAIL',
-    memo: { configHash: hash },
+    // The run folder too, so `status` of a run that is not running can read what it committed.
+    memo: { configHash: hash, runUri: RunLayout.of(config.output.uri, config.run.name).runUri },
     typedSearchAttributes: [
       { key: RUN_NAME, value: config.run.name },
       { key: PRESET, value: config.strategy.preset },
@@ -120,9 +174,14 @@ export function runFailedError(runName: string, err: WorkflowFailedError): Error
 }
 
 export interface LiveProgress extends RunProgress {
-  /** Shard-stage counters including the pages still running. */
+  /** Shard-stage counters including the pages still running (done + failed). */
   live: Record<ShardStage, number>;
+  /** Per stage, this execution's counters and processed samples including the pages still running. */
+  stages: Record<ShardStage, StageCounters & { samples: number }>;
   status: string;
+  /** When the run's latest execution started and (closed) ended. */
+  startedAt?: Date;
+  closedAt?: Date;
 }
 
 /** Run progress plus the counters of pages still in flight (queried from the child workflows). */
@@ -133,24 +192,44 @@ export async function liveProgress(client: Client, workflowId: string): Promise<
   if (d.status.name === 'COMPLETED') {
     // A closed run answers from its result: queries would need a worker to replay it.
     const r = (await handle.result()) as RunSummary;
-    p = { phase: 'done', shards: r.shards, pagesDone: 0, pages: 0, progress: r.progress, activePages: [] };
-  } else {
+    p = { phase: 'done', shards: r.shards, pagesDone: 0, pages: 0, progress: r.progress, activePages: [], failedShards: r.failedShards };
+  } else if (d.status.name === 'RUNNING') {
     try {
       p = await handle.query(runProgressQuery);
     } catch {
       p = { phase: 'plan', shards: 0, pagesDone: 0, pages: 0, progress: emptyProgress(), activePages: [] };
     }
+  } else {
+    // Failed, cancelled, terminated: what the run last published (a query would wait for a worker to replay it).
+    const sa = d.typedSearchAttributes;
+    p = {
+      phase: (sa.get(PHASE) as Phase | undefined) ?? 'plan',
+      shards: sa.get(SHARDS_TOTAL) ?? 0,
+      pagesDone: 0,
+      pages: 0,
+      progress: emptyProgress(),
+      activePages: [],
+      failedShards: sa.get(SHARDS_FAILED) ?? 0,
+    };
   }
-  const live = Object.fromEntries(SHARD_STAGES.map((s) => [s, p.progress[s].done + p.progress[s].failed])) as Record<ShardStage, number>;
+  const stages = Object.fromEntries(
+    SHARD_STAGES.map((s) => [s, { ...p.progress[s], samples: p.processedSamples?.[s] ?? 0 }]),
+  ) as LiveProgress['stages'];
   await Promise.all(
     p.activePages.map(async (id) => {
       try {
         const r: PageResult = await client.workflow.getHandle(id).query(pageProgressQuery);
-        for (const s of SHARD_STAGES) live[s] += r.progress[s].done + r.progress[s].failed;
+        for (const s of SHARD_STAGES) {
+          stages[s].done += r.progress[s].done;
+          stages[s].skipped += r.progress[s].skipped;
+          stages[s].failed += r.progress[s].failed;
+          stages[s].samples += r.processedSamples?.[s] ?? 0;
+        }
       } catch {
         // a page that just finished or has not started yet: its counts arrive with the run's totals
       }
     }),
   );
-  return { ...p, live, status: d.status.name };
+  const live = Object.fromEntries(SHARD_STAGES.map((s) => [s, stages[s].done + stages[s].failed])) as Record<ShardStage, number>;
+  return { ...p, live, stages, status: d.status.name, startedAt: d.startTime, ...(d.closeTime ? { closedAt: d.closeTime } : {}) };
 }

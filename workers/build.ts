@@ -7,6 +7,7 @@
 import type { Duration } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createCpuActivities, createGpuActivities } from '../activities';
+import { createSimulatedCpuActivities, createSimulatedGpuActivities, type SimulateOptions } from '../activities/simulate';
 import { defaultTaskQueue, type QueueKind } from '../lib/config/task-queues';
 import type { Device } from '../lib/models/types';
 import type { WorkerMetrics } from './metrics';
@@ -29,9 +30,16 @@ export interface WorkerSetup {
   cpuConcurrency?: number;
   /** How long running activities get to finish on shutdown before they are cancelled. */
   shutdownGraceTime?: Duration;
+  /**
+   * Aborted when the worker starts to shut down (workers/start.ts, first SIGTERM): running annotate stages commit
+   * what they have at their next batch and fail retryably, so another worker resumes there within the grace time.
+   */
+  stopping?: AbortSignal;
   identity?: string;
   /** Record per-stage metrics here (`recaption worker --metrics-port`); stage log context is added regardless. */
   metrics?: WorkerMetrics;
+  /** Simulate mode (activities/simulate.ts): the same activities, queues and workflows, no model and no data (`npm run bench:scale`). */
+  simulate?: SimulateOptions;
 }
 
 export function workflowsPath(): string {
@@ -55,25 +63,29 @@ export async function buildWorkers(setup: WorkerSetup): Promise<Worker[]> {
         ...common,
         taskQueue: setup.cpuTaskQueue ?? defaultTaskQueue('cpu'),
         ...(setup.workflowBundle ? { workflowBundle: setup.workflowBundle } : { workflowsPath: workflowsPath() }),
-        activities: createCpuActivities(),
+        activities: setup.simulate ? createSimulatedCpuActivities(setup.simulate) : createCpuActivities(),
         maxConcurrentActivityTaskExecutions: setup.cpuConcurrency ?? 4,
       }),
     );
   }
   if (setup.queues.includes('gpu')) {
-    // Required here, not at the top, so that only GPU workers load the model runtime.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { StageModels } = require('../lib/pipeline/stage-models') as typeof import('../lib/pipeline/stage-models');
     workers.push(
       await Worker.create({
         ...common,
         taskQueue: setup.gpuTaskQueue ?? defaultTaskQueue('gpu'),
-        activities: createGpuActivities(new StageModels(setup.device)),
+        activities: setup.simulate ? createSimulatedGpuActivities(setup.simulate) : gpuActivities(setup),
         maxConcurrentActivityTaskExecutions: setup.gpuConcurrency ?? 1,
       }),
     );
   }
   return workers;
+}
+
+function gpuActivities(setup: WorkerSetup) {
+  // Required here, not at the top, so that only GPU workers load the model runtime.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { StageModels } = require('../lib/pipeline/stage-models') as typeof import('../lib/pipeline/stage-models');
+  return createGpuActivities(new StageModels(setup.device), setup.stopping);
 }
 
 /** Run workers until `signal` aborts (or SIGINT/SIGTERM, handled by the SDK's Runtime). */

@@ -89,8 +89,10 @@ async function preload(specs: ModelSpec[], note: (message: string) => void): Pro
   for (const spec of specs) {
     const started = Date.now();
     try {
-      await loadModel(spec);
+      const model = await loadModel(spec);
       note(`${spec.kind} ${spec.dir} (${spec.options.dtype ?? 'fp32'}, ${spec.options.device ?? 'cpu'}) loaded and checked in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      // Which decode loop this worker runs (the ONNX Runtime graph, or the JS loop and why).
+      if ('generation' in model && model.generation) note(`captioner ${spec.dir}: ${model.generation}`);
     } catch (err) {
       failures.push(err);
     }

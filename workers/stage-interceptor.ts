@@ -62,7 +62,10 @@ export function stageInterceptor(metrics?: WorkerMetrics): ActivityInterceptorsF
               ctx.log.info(`${stage} ${summary.shard} done: ${what} in ${seconds.toFixed(1)}s`, { samples: summary.samples, failed: summary.failed, skipped: summary.skipped, durationMs: Math.round(seconds * 1000) });
               return summary;
             } catch (err) {
-              metrics?.stageFailed(stage, failureType(err));
+              const type = failureType(err);
+              metrics?.stageFailed(stage, type);
+              // The SDK logs a failure (WARN) but a cancellation only at DEBUG: this line says how every stage ended.
+              ctx.log.info(`${stage} ${attributes.shard} failed: ${type}`, { failure: type, durationMs: Math.round(performance.now() - started) });
               throw err;
             }
           } finally {

@@ -1,7 +1,8 @@
 /**
  * The worker process (`recaption worker`): check the machine and its models (GPU queue), then connect to the
- * configured Temporal cluster and poll the chosen task queues until SIGINT/SIGTERM.
+ * configured Temporal cluster and poll the chosen task queues until SIGINT/SIGTERM (graceful; twice: at once).
  */
+import { constants as osConstants } from 'node:os';
 import type { Duration } from '@temporalio/common';
 import type { LogLevel } from '@temporalio/worker';
 import type { QueueKind } from '../lib/config/task-queues';
@@ -24,6 +25,8 @@ export interface WorkerProcessOptions {
   device?: string;
   /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port at /metrics. */
   metricsPort?: number;
+  /** Threads of the annotate stage's preprocessing pool (lib/pipeline/prep-pool.ts); default: its own. */
+  prepThreads?: number;
   /** `text` (default) or `json`: one JSON object per line. */
   logFormat?: LogFormat;
 }
@@ -44,9 +47,14 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   const { temporalTarget } = require('../infra/temporal-target') as typeof import('../infra/temporal-target');
   const { installWorkerLogger } = require('./logger') as typeof import('./logger');
   const { buildWorkers, runWorkers } = require('./build') as typeof import('./build');
+  const prepPool = require('../lib/pipeline/prep-pool') as typeof import('../lib/pipeline/prep-pool');
   /* eslint-enable @typescript-eslint/no-require-imports */
+  // Started on first use and reused by every activity of this process.
+  if (opts.prepThreads !== undefined) await prepPool.setPrepThreads(opts.prepThreads);
   const telemetry = opts.metricsPort === undefined ? undefined : await startTelemetry(opts.metricsPort, device);
   installWorkerLogger(opts.logLevel, { format, ...(telemetry ? { prometheusBindAddress: telemetry.sdkBindAddress } : {}) });
+  // From here on the SDK's runtime handles SIGTERM/SIGINT too (it shuts the workers down, even before they run).
+  const shutdown = handleShutdownSignals(opts.shutdownGrace, note);
   if (telemetry) note(`metrics on :${telemetry.server.port}/metrics`);
   const target = temporalTarget();
   const connection = await NativeConnection.connect(target.connection);
@@ -60,6 +68,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
     gpuConcurrency: opts.gpuConcurrency,
     cpuConcurrency: opts.cpuConcurrency,
     shutdownGraceTime: opts.shutdownGrace,
+    stopping: shutdown.stopping,
     ...(telemetry ? { metrics: telemetry.metrics } : {}),
   });
   const started = `${opts.queues.map((q) => (q === 'gpu' ? opts.gpuQueue : opts.cpuQueue)).join(', ')} on ${target.connection.address}/${target.namespace} (pid ${process.pid})`;
@@ -67,10 +76,34 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<void
   try {
     await runWorkers(workers);
   } finally {
+    shutdown.dispose();
     await connection.close();
     await check?.releaseModels();
+    await prepPool.closeSharedPrepPool();
     await telemetry?.server.close();
   }
+}
+
+/**
+ * Graceful shutdown. First SIGTERM/SIGINT: the SDK's runtime (which handles it too) stops polling and gives running
+ * activities `grace`; `stopping` aborts, so a running annotate stage commits what it has at its next batch and fails
+ * retryably — another worker resumes from there — and the worker exits 0 once its activities have returned. A
+ * second signal exits at once (128 + signal number): only uncommitted work is lost, as with SIGKILL.
+ */
+function handleShutdownSignals(grace: Duration, note: (m: string) => void): { stopping: AbortSignal; dispose(): void } {
+  const stopping = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping.signal.aborted) {
+      note(`${signal}: shutting down — no new tasks; running stages commit at their next batch and hand over (grace ${String(grace)}); ${signal} again stops at once`);
+      stopping.abort(new Error(`worker shutting down (${signal})`));
+      return;
+    }
+    note(`${signal} again: exiting now; running stages resume elsewhere from their last commit`);
+    process.exit(128 + (osConstants.signals[signal] ?? 15));
+  };
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+  for (const s of signals) process.on(s, onSignal);
+  return { stopping: stopping.signal, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
 }
 
 /** Our metrics server on `port`; the SDK's exporter on a free loopback port that it appends (workers/metrics-server.ts). */

@@ -1,6 +1,6 @@
-/** Activity timeouts and retries per queue. Workflow-safe: plain data only. */
+/** Activity timeouts, retries and cancellation per queue. Workflow-safe: plain data only. */
 import type { Duration } from '@temporalio/common';
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import type { QueueKind } from '../lib/config/task-queues';
 
 /**
@@ -19,5 +19,9 @@ export function stageOptions(kind: QueueKind, taskQueue: string, heartbeatTimeou
     startToCloseTimeout,
     heartbeatTimeout: heartbeatTimeout as Duration,
     retry: { initialInterval, backoffCoefficient: 2, maximumInterval, maximumAttempts: 8 },
+    // Cancelled (recaption cancel), a stage learns of it with its next heartbeat and stops at its next batch; the
+    // caller waits for that, so a cancelled run has closed only once its stages have. (Left unset, the SDK sends
+    // TRY_CANCEL, the proto default, and the run closes while its stages still run.)
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   };
 }

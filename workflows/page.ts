@@ -1,13 +1,17 @@
 /**
  * One page of shards (≤ 1,000): runs the phase's stages per shard with bounded concurrency (in the annotate phase
- * only for shards whose annotations are missing), counts results, records failed shards and carries on.
- * Continues-as-new with its counters when the server suggests.
+ * only for shards whose annotations are missing), counts results, records failed shards and carries on — until the
+ * run's failure budget left to it is spent (then it starts no more shards). Continues-as-new with its counters when
+ * the server suggests. Cancelled (the run is), it starts nothing more, lets the running stages stop at their
+ * checkpoint (cancellation reaches them with their next heartbeat), then ends as cancelled: nothing is recorded as
+ * failed.
  */
 import {
   ApplicationFailure,
   ActivityFailure,
   continueAsNew,
   defineQuery,
+  isCancellation,
   patched,
   proxyActivities,
   setHandler,
@@ -58,6 +62,14 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
   }
   let next = 0;
   const inFlight = new Set<Promise<void>>();
+  // Wakes the loop when a shard ends: one promise per wait, where a race over the shards in flight made one per shard
+  // per wait, each capturing a stack trace in the workflow sandbox (npm run bench:scale). Same commands, same order.
+  let shardEnded = () => {};
+  /** The cancellation that reached a stage: the page stops starting shards and ends with it. */
+  let cancelled: unknown;
+  const count = <K extends string>(into: Partial<Record<K, number>>, key: K, n: number) => (into[key] = (into[key] ?? 0) + n);
+  const failuresByKind = (result.failuresByKind ??= {});
+  const processedSamples = (result.processedSamples ??= {});
   setHandler(pageProgressQuery, () => ({ ...result, next: work[next] ?? input.end, inFlight: inFlight.size, start: input.start, end: input.end }));
 
   const call = (stage: ShardStage, index: number): Promise<StageSummary> =>
@@ -68,12 +80,11 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
     try {
       for (stage of stages) {
         const s = await call(stage, index);
-        if (s.failedEarlier) {
-          result.failedShards += 1;
-          return;
-        }
+        // Its failure is already counted: in this execution's annotate phase, or kept from an earlier execution.
+        if (s.failedEarlier) return;
         result.progress[stage].done += 1;
         if (s.skipped) result.progress[stage].skipped += 1;
+        else count(processedSamples, stage, s.samples);
         if (stage === 'select') {
           // select's summary carries the decisions; write's carries nothing new.
           result.samples += s.samples;
@@ -85,10 +96,16 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
         }
       }
     } catch (err) {
+      // Cancelled, the shard did not fail: it is left as it is (its committed stages stay), to resume.
+      if (isCancellation(err)) {
+        cancelled ??= err;
+        return;
+      }
       // A bad shard (or one whose retries ran out) must not stop the pool: record it and go on.
       const f = failureOf(err);
       result.progress[stage].failed += 1;
       result.failedShards += 1;
+      count(failuresByKind, `${stage} ${f.type}`, 1);
       if (result.failures.length < MAX_FAILURES_CARRIED) {
         result.failures.push({ shard: `#${index}`, stage, type: f.type, message: f.message });
       }
@@ -102,18 +119,25 @@ export async function shardPageWorkflow(input: ShardPageInput): Promise<PageResu
     }
   };
 
+  const spent = () => input.maxFailedShards !== undefined && result.failedShards > input.maxFailedShards;
   for (;;) {
-    const draining = workflowInfo().continueAsNewSuggested;
-    if (draining && inFlight.size === 0 && next < work.length) {
+    // Cancelled or past the budget: start nothing more, let what runs finish (or stop at its checkpoint).
+    const stopping = cancelled !== undefined || spent();
+    const draining = stopping || workflowInfo().continueAsNewSuggested;
+    if (!stopping && draining && inFlight.size === 0 && next < work.length) {
       // History is long: start fresh with the counters (a few hundred bytes) and the next shard index.
       await continueAsNew<typeof shardPageWorkflow>({ ...input, resumeFrom: work[next]!, carried: result });
     }
     while (!draining && next < work.length && inFlight.size < input.maxConcurrentShards) {
-      const p: Promise<void> = runShard(work[next++]!).finally(() => inFlight.delete(p));
+      const p: Promise<void> = runShard(work[next++]!).finally(() => {
+        inFlight.delete(p);
+        shardEnded();
+      });
       inFlight.add(p);
     }
     if (inFlight.size === 0) break;
-    await Promise.race(inFlight);
+    await new Promise<void>((resolve) => (shardEnded = resolve));
   }
+  if (cancelled !== undefined) throw cancelled;
   return result;
 }

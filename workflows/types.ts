@@ -28,6 +28,11 @@ export interface PageInput {
   /** Carried across continue-as-new: shards of this page already handled by an earlier execution. */
   resumeFrom?: number;
   carried?: PageResult;
+  /**
+   * What is left of the run's failure budget when the page starts: past it the page starts no more shards (the run
+   * will stop), so a pool of bad shards is not ground through to the end. Absent: no limit.
+   */
+  maxFailedShards?: number;
 }
 
 export interface PageResult {
@@ -39,6 +44,10 @@ export interface PageResult {
   failedShards: number;
   /** Per-source kept counts, e.g. { raw: 10, synthetic: 7 }. */
   keptBySource: Record<string, number>;
+  /** Failed shards by `<stage> <type>`, e.g. { "annotate CorruptShard": 2 } (absent in results of older code). */
+  failuresByKind?: Record<string, number>;
+  /** Samples the stages processed (committed shards found skipped count none): what samples/s is measured on. */
+  processedSamples?: Partial<Record<ShardStage, number>>;
 }
 
 export interface RunInput {
@@ -54,6 +63,8 @@ export interface RunState {
   /** Pages of the current phase already started (pages: plan.shardCount / temporal.pageSize). */
   nextPage: number;
   totals: PageResult;
+  /** When this execution began the current phase (workflow time, ms since the epoch): samples/s and ETA use it. */
+  phaseStartedAt?: number;
 }
 
 export type RunSummary = RunSummaryData & { progress: StageProgress };
@@ -65,10 +76,18 @@ export interface RunProgress {
   pages: number;
   progress: StageProgress;
   activePages: string[];
+  /** When this execution began the current phase (ms since the epoch). */
+  phaseStartedAt?: number;
+  /** Samples processed by this execution's finished pages, per stage. */
+  processedSamples?: Partial<Record<ShardStage, number>>;
+  /** Failed shards: by this execution, and kept from earlier ones; and how many the run may have. */
+  failedShards?: number;
+  failedBefore?: number;
+  maxFailedShards?: number;
 }
 
 export function emptyPageResult(): PageResult {
-  return { progress: emptyProgress(), samples: 0, kept: 0, failures: [], failedShards: 0, keptBySource: {} };
+  return { progress: emptyProgress(), samples: 0, kept: 0, failures: [], failedShards: 0, keptBySource: {}, failuresByKind: {}, processedSamples: {} };
 }
 
 export const MAX_FAILURES_CARRIED = 20;
@@ -84,5 +103,12 @@ export function addPageResult(into: PageResult, r: PageResult): PageResult {
   into.failedShards += r.failedShards;
   into.failures = into.failures.concat(r.failures).slice(0, MAX_FAILURES_CARRIED);
   for (const [k, v] of Object.entries(r.keptBySource)) into.keptBySource[k] = (into.keptBySource[k] ?? 0) + v;
+  into.failuresByKind = addCounts(into.failuresByKind ?? {}, r.failuresByKind) as Record<string, number>;
+  into.processedSamples = addCounts(into.processedSamples ?? {}, r.processedSamples);
+  return into;
+}
+
+function addCounts<K extends string>(into: Partial<Record<K, number>>, add: Partial<Record<K, number>> | undefined): Partial<Record<K, number>> {
+  for (const [k, v] of Object.entries(add ?? {}) as Array<[K, number]>) into[k] = (into[k] ?? 0) + v;
   return into;
 }

@@ -15,13 +15,16 @@ zstd -19 -T0 -q -f "$tmp/w/onnxruntime/capi/libonnxruntime_providers_cuda.so" -o
 split -b 58000000 -d -a 1 "$tmp/cuda.zst" "$out/cuda."
 zstd -19 -T0 -q -f "$(command -v node)" -o "$out/node.zst"
 mkdir -p "$tmp/nm/node_modules/onnxruntime-node/bin/napi-v6/linux"
-for p in onnxruntime-common sharp @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64 detect-libc semver; do
+for p in onnxruntime-common piscina sharp @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64 detect-libc semver; do
   mkdir -p "$tmp/nm/node_modules/$(dirname "$p")"; cp -r "$root/node_modules/$p" "$tmp/nm/node_modules/$p"
 done
 cp -r "$root"/node_modules/onnxruntime-node/{package.json,dist,lib} "$tmp/nm/node_modules/onnxruntime-node/"
 cp -r "$root/node_modules/onnxruntime-node/bin/napi-v6/linux/x64" "$tmp/nm/node_modules/onnxruntime-node/bin/napi-v6/linux/"
 tar -C "$tmp/nm" -cf - node_modules | zstd -19 -T0 -q -o "$out/nm.tar.zst"
-(cd "$root" && npx esbuild bench/run.ts --bundle --platform=node --target=node20 --external:onnxruntime-node --external:sharp --outfile="$out/bench.js" --log-level=warning)
-(cd "$root" && npx esbuild bench/memory.ts --bundle --platform=node --target=node20 --external:onnxruntime-node --external:sharp --outfile="$out/memory.js" --log-level=warning)
+(cd "$root" && npx esbuild bench/run.ts --bundle --platform=node --target=node20 --external:onnxruntime-node --external:sharp --external:piscina --outfile="$out/bench.js" --log-level=warning)
+# The annotate stage's prep threads load prep-worker.js next to the code that starts them: in the kit, this bundle
+# (in the repo, lib/pipeline/prep-worker.js, which loads the TypeScript through tsx).
+(cd "$root" && npx esbuild lib/pipeline/prep-worker.ts --bundle --platform=node --target=node20 --external:onnxruntime-node --external:sharp --external:piscina --outfile="$out/prep-worker.js" --log-level=warning)
+(cd "$root" && npx esbuild bench/memory.ts --bundle --platform=node --target=node20 --external:onnxruntime-node --external:sharp --external:piscina --outfile="$out/memory.js" --log-level=warning)
 cp "$(command -v zstd)" "$out/"
 ls -la "$out"

@@ -4,7 +4,7 @@ import type { RunConfig } from '../../lib/config/schema';
 import type { RunSummaryData } from '../../lib/pipeline/finalize-stage';
 import { temporalTarget, type TemporalTarget } from '../../infra/temporal-target';
 import { startLocalWorkers } from '../../workers/local';
-import { connectClient, workflowUiUrl } from '../connection';
+import { connectClient, uiBase, workflowUiUrl } from '../connection';
 import { preflight } from '../preflight';
 import { progressMode, watchRun } from '../progress';
 import { runFailedError, startRun } from '../runs';
@@ -24,18 +24,18 @@ export interface RunOptions {
 export async function executeRun(
   config: RunConfig,
   target: TemporalTarget,
-  opts: { json: boolean; detach?: boolean; localWorker?: boolean; uiBase?: string },
+  opts: { json: boolean; detach?: boolean; localWorker?: boolean; uiBase?: string; resumed?: boolean },
 ): Promise<RunSummaryData | undefined> {
   const { shards } = await preflight(config);
   const client = await connectClient(target);
   const local = opts.localWorker ? await startLocalWorkers(target, config) : undefined;
   try {
     const { handle, attached } = await startRun(client, config);
-    const uiBase = opts.uiBase ?? process.env.TEMPORAL_UI_URL ?? 'http://localhost:8233';
-    const uiUrl = workflowUiUrl(uiBase, target.namespace, handle.workflowId);
+    const uiUrl = workflowUiUrl(opts.uiBase ?? uiBase(), target.namespace, handle.workflowId);
     const say = (event: string, text: string, extra: object = {}) =>
       opts.json ? process.stdout.write(JSON.stringify({ event, workflowId: handle.workflowId, ...extra }) + '\n') : process.stderr.write(text + '\n');
-    say(attached ? 'attached' : 'started', `${attached ? 'attached to running' : 'started'} run ${config.run.name} (${shards} input shards) — ${uiUrl}`, { uiUrl });
+    const verb = attached ? 'attached to running' : opts.resumed ? 'resumed' : 'started';
+    say(attached ? 'attached' : 'started', `${verb} run ${config.run.name} (${shards} input shards) — ${uiUrl}`, { uiUrl, ...(opts.resumed && !attached ? { resumed: true } : {}) });
     if (opts.detach) return undefined;
     const done = local ? Promise.race([handle.result(), local.running.then(() => Promise.reject(new Error('local worker stopped')))]) : handle.result();
     // A failed run says why (the root cause's type and message), not only "Workflow execution failed".

@@ -20,6 +20,7 @@ export interface WorkerOptions {
   dtype?: string;
   device?: string;
   metricsPort?: number;
+  prepThreads?: number;
   logFormat: string;
 }
 

@@ -17,6 +17,7 @@
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
 import { attr, encodeModel, GraphBuilder } from '../onnx/graph-builder';
+import { timedRun } from '../models/run-clock';
 import { createSession } from '../models/session';
 import type { RuntimeOptions } from '../models/types';
 import { readFloatMatrix } from '../formats/npy';
@@ -97,7 +98,7 @@ export class NearestCentroid {
       const x = new ort.Tensor('float32', embeddings.subarray(start * d, (start + rows) * d), [rows, d]);
       let result: ort.InferenceSession.ReturnType;
       try {
-        result = await this.session.run({ x });
+        result = await timedRun(() => this.session.run({ x }));
       } catch (err) {
         throw new Error(`${this.name}: nearest-centroid inference failed: ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -72,5 +72,6 @@ export async function readTargetList(uri: string, opts: StorageOptions & { k?: n
 /** Writes a target set as a sorted `.npy` int64 vector (numpy: `np.load(uri)`). */
 export async function writeTargetList(uri: string, target: Iterable<number>, opts: StorageOptions = {}): Promise<void> {
   const sorted = Float64Array.from(new Set(target)).sort();
-  await storageFor(uri, opts).writeAtomic(uri, encodeIntVector(sorted, '<i8'));
+  // A file the user asked for (`recaption image-clusters --out`): a rerun rewrites it.
+  await storageFor(uri, opts).writeAtomic(uri, encodeIntVector(sorted, '<i8'), { replace: true });
 }

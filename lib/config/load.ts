@@ -52,13 +52,15 @@ const canonical = (v: unknown): unknown =>
     : v;
 
 /**
- * The part of a config that changes outputs. Temporal tuning, the device, ORT session options and where annotations
- * are kept do not (beyond float rounding), so a resumed run may change them freely, e.g. move to GPU workers.
+ * The part of a config that changes outputs. Temporal tuning, the device, ORT session options, where annotations
+ * are kept and the failure budget do not (beyond float rounding), so a resumed run may change them freely, e.g.
+ * move to GPU workers or accept more failed shards.
  */
 function outputDeterminants(c: RunConfig): object {
-  const { temporal: _t, annotations: _a, models, ...others } = c;
+  const { temporal: _t, annotations: _a, models, run, ...others } = c;
   const { session: _s, device: _d, ...modelFiles } = models;
-  return canonical({ ...others, models: modelFiles }) as object;
+  const { maxFailedShards: _m, ...runFields } = run;
+  return canonical({ ...others, run: runFields, models: modelFiles }) as object;
 }
 
 /** Stable hash of everything that changes outputs (key order independent). */

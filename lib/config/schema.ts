@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { CUSTOM_PRESET, PRESET_NAMES, presetNeedsImageCluster } from '../strategies/presets';
 import { defaultTaskQueue } from './task-queues';
+import { failureBudgetSchema } from './failure-budget';
 
 /**
  * The paper's sampling for its released BLIP-2 captions (do_sample, top-K 50, temperature 0.75, 5–40 new tokens):
@@ -73,6 +74,12 @@ export const configSchema = z
           .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 chars of letters, digits, ".", "_" or "-"'),
         /** Seed of the per-sample caption RNG (combined with each uid). */
         seed: z.number().int().nonnegative().default(0),
+        /**
+         * Shards that may fail as a whole (bad input, retries used up) — recorded under failures/ while the run goes
+         * on — before the run stops with a summary: a count (5) or a percentage of the shards ("1%"). Changing it
+         * never changes outputs, so a resumed run may raise it (lib/config/failure-budget.ts).
+         */
+        maxFailedShards: failureBudgetSchema,
       })
       .strict(),
     input: z

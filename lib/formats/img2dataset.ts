@@ -338,7 +338,8 @@ export class Img2DatasetShardWriter {
   ) {}
 
   static async open(storage: Storage, folder: string, shard: number, opts: ShardWriterOptions = {}): Promise<Img2DatasetShardWriter> {
-    const tarOut = await storage.openAtomicWriter(joinUri(folder, shardTarName(shard, opts.shardDigits)));
+    // Authoring a dataset, as img2dataset does: writing a shard again replaces it (tar, parquet and stats alike).
+    const tarOut = await storage.openAtomicWriter(joinUri(folder, shardTarName(shard, opts.shardDigits)), { replace: true });
     const tar = new WebDatasetWriter(tarOut.stream);
     return new Img2DatasetShardWriter(storage, folder, shard, opts, opts.startTime ?? Date.now() / 1000, tarOut, tar);
   }
@@ -423,7 +424,7 @@ export class Img2DatasetShardWriter {
     }
     const endTime = opts.endTime ?? Date.now() / 1000;
     const { parquet, stats: statsUri } = this.uris;
-    await this.storage.writeAtomic(parquet, IMG2DATASET_TABLE.encode(this.rows));
+    await this.storage.writeAtomic(parquet, IMG2DATASET_TABLE.encode(this.rows), { replace: true });
     const stats: Img2DatasetShardStats = {
       count: this.rows.length,
       successes: this.counts.successes,
@@ -435,7 +436,7 @@ export class Img2DatasetShardWriter {
       end_time: endTime,
       status_dict: this.statusDict,
     };
-    await this.storage.writeAtomic(statsUri, pythonJsonDumps(stats));
+    await this.storage.writeAtomic(statsUri, pythonJsonDumps(stats), { replace: true });
     return stats;
   }
 

@@ -264,7 +264,7 @@ export async function readIntVector(uri: string, opts: StorageOptions = {}): Pro
   return decodeIntVector(await storageFor(uri, opts).readBuffer(uri), uri);
 }
 
-/** Writes an encoded array atomically (temp name + commit). */
+/** Writes an encoded array atomically (temp name + commit), replacing any file there, as numpy.save does. */
 export async function writeNpy(uri: string, arr: NpyArray, opts: StorageOptions = {}): Promise<void> {
-  await storageFor(uri, opts).writeAtomic(uri, encodeNpy(arr));
+  await storageFor(uri, opts).writeAtomic(uri, encodeNpy(arr), { replace: true });
 }

@@ -7,7 +7,7 @@
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import { InputError } from '../errors';
-import type { Storage } from '../storage';
+import type { Commit, CommitOptions, Storage } from '../storage';
 
 /** Column types we write. STRING is UTF-8 BYTE_ARRAY; INT64 is read back as number (see int64 option). */
 export type ParquetColumnType = 'STRING' | 'INT32' | 'INT64' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN';
@@ -262,9 +262,9 @@ export class ParquetTable<C extends ColumnDecls> {
     return this.decode(await storage.readBuffer(uri), uri);
   }
 
-  /** Written under its final name atomically (temp name, then commit). */
-  async write(storage: Storage, uri: string, rows: Iterable<RowOf<C>>): Promise<void> {
-    await storage.writeAtomic(uri, this.encode(rows));
+  /** Written under its final name atomically (temp name, then commit; no-clobber unless `opts.replace`). */
+  write(storage: Storage, uri: string, rows: Iterable<RowOf<C>>, opts?: CommitOptions): Promise<Commit> {
+    return storage.writeAtomic(uri, this.encode(rows), opts);
   }
 }
 

@@ -5,7 +5,7 @@
  * module holds only the subset rules (uid <-> record, normalise, de-duplicate, sort, check the order on read).
  */
 import { InputError } from '../errors';
-import type { Storage } from '../storage';
+import type { CommitOptions, Storage } from '../storage';
 import { encodeNpy, parseNpy, type NpyArray } from './npy';
 
 const UID_RE = /^[0-9a-f]{32}$/;
@@ -86,10 +86,10 @@ export function decodeSubsetNpy(data: Buffer, opts: DecodeSubsetOptions = {}): s
   return uids;
 }
 
-/** Writes the subset atomically; returns how many distinct uids it holds. */
-export async function writeSubsetNpy(storage: Storage, uri: string, uids: Iterable<string>): Promise<number> {
+/** Writes the subset atomically (no-clobber unless `opts.replace`); returns how many distinct uids it holds. */
+export async function writeSubsetNpy(storage: Storage, uri: string, uids: Iterable<string>, opts?: CommitOptions): Promise<number> {
   const sorted = subsetOrder(uids);
-  await storage.writeAtomic(uri, encodeSorted(sorted));
+  await storage.writeAtomic(uri, encodeSorted(sorted), opts);
   return sorted.length;
 }
 

@@ -9,12 +9,13 @@ import { loadFlorence2 } from './families/florence2';
 import { loadPrefixLm } from './families/prefix-lm';
 import { loadVisionEncoderDecoder } from './families/vision-encoder-decoder';
 import { generateTokens } from './generation';
+import { describeRoute, type GenerationOptions } from './generation-graph/graph-generator';
 import { ModelFolder } from './model-folder';
 import type { DecodedImage, DecodeOptions } from './preprocess';
 import { TextTokenizer } from './tokenizer';
 import type { CaptionOptions, Captioner, PixelTensor, RuntimeOptions } from './types';
 
-export interface LoadCaptionerOptions extends RuntimeOptions, DecodeOptions {
+export interface LoadCaptionerOptions extends RuntimeOptions, DecodeOptions, GenerationOptions {
   /** Largest number of images decoded together (default 64); bigger inputs are split, with identical results. */
   maxBatchSize?: number;
   /** Florence-2 task token: `<CAPTION>` (default), `<DETAILED_CAPTION>` or `<MORE_DETAILED_CAPTION>`; others refused. */
@@ -64,8 +65,10 @@ export async function loadCaptioner(dir: string, opts: LoadCaptionerOptions = {}
   return {
     modelDir: model.modelDir,
     family: model.family,
+    generation: describeRoute(model.generation),
     preprocess: (image: Buffer): Promise<PixelTensor> => model.preprocess(image),
     preprocessDecoded: (image: DecodedImage): Promise<PixelTensor> => model.preprocessDecoded(image),
+    imageRecipe: model.imageRecipe,
     async caption(pixels: PixelTensor[], seeds: string[], options: CaptionOptions): Promise<string[]> {
       if (pixels.length !== seeds.length) throw new Error(`caption: ${pixels.length} images but ${seeds.length} seeds`);
       const captions: string[] = [];

@@ -12,7 +12,7 @@ import { onnx } from 'onnx-proto';
 import type * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
 import { validateSession, type LoadedSession, type SessionSignature } from './model-folder';
-import { createSession, type Session } from './session';
+import { createSession, type SessionInfo } from './session';
 import type { RuntimeOptions } from './types';
 
 export interface SubGraph {
@@ -135,10 +135,14 @@ function declaredMeta(v: onnx.IValueInfoProto): ort.InferenceSession.ValueMetada
  * names and metadata, which the declarations provide.
  */
 export function validateDeclared(sub: SubGraph, display: string, signature: SessionSignature): void {
-  const inputs = sub.inputs.map(declaredMeta);
-  const outputs = sub.outputs.map(declaredMeta);
-  const declared = { inputNames: inputs.map((m) => m.name), outputNames: outputs.map((m) => m.name), inputMetadata: inputs, outputMetadata: outputs };
-  validateSession(declared as unknown as Session, display, signature);
+  validateSession(declaredInterface(sub.inputs, sub.outputs), display, signature);
+}
+
+/** The interface a session would report for these declared inputs and outputs (names, element types, shapes). */
+export function declaredInterface(inputs: readonly onnx.IValueInfoProto[], outputs: readonly onnx.IValueInfoProto[]): SessionInfo {
+  const ins = inputs.map(declaredMeta);
+  const outs = outputs.map(declaredMeta);
+  return { inputNames: ins.map((m) => m.name), outputNames: outs.map((m) => m.name), inputMetadata: ins, outputMetadata: outs };
 }
 
 export interface JointPart {

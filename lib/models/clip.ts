@@ -3,17 +3,19 @@
  * (onnx/vision_model.onnx + onnx/text_model.onnx) or joint (onnx/model.onnx, cut into its two towers at load by
  * clip-joint.ts). Embeddings are L2-normalised here, so a dot product is the cosine the paper's scores use.
  */
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../errors';
 import { loadJointParts } from './clip-joint';
 import { FLOAT_TYPES, ModelFolder, onnxFileName, staticDim, type LoadedSession, type SessionSignature, type TensorSpec } from './model-folder';
-import { checkPixelBatch, loadImageProcessor, outputSize, preprocessDecoded, preprocessImage, type DecodedImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
-import { batchFloatTensor, floatInputType, int64Tensor, readFloats, runSession } from './session';
+import { batchPixels } from './pixel-batch';
+import { loadImageProcessor, outputSize, preprocessDecoded, preprocessImage, type DecodedImage, type DecodeOptions, type ImageProcessorSpec } from './preprocess';
+import { floatInputType, readFloats, runSession } from './session';
 import { l2NormalizeInPlace } from './similarity';
+import { encodeTexts, tokenRows } from './text-batch';
 import { TextTokenizer } from './tokenizer';
 import { checkTokenizerFits } from './tokenizer-check';
-import type { ClipScorer, PixelTensor, RuntimeOptions } from './types';
+import type { ClipScorer, ImageRecipe, PixelTensor, RuntimeOptions, TextRecipe, TokenBatch } from './types';
 
 export interface LoadClipOptions extends RuntimeOptions, DecodeOptions {
   /** Largest batch per session.run call (default 64); bigger inputs are split. */
@@ -168,35 +170,52 @@ class OnnxClipScorer implements ClipScorer {
     return preprocessDecoded(image, this.spec, this.settings.decode);
   }
 
+  get imageRecipe(): ImageRecipe {
+    return { spec: this.spec, decode: this.settings.decode, size: this.settings.size, type: floatInputType(this.vision.session, 'pixel_values') };
+  }
+
+  get textRecipe(): TextRecipe {
+    return { dir: this.modelDir, maxLength: this.settings.maxTextLength, ...(this.settings.padTo !== undefined ? { padTo: this.settings.padTo } : {}) };
+  }
+
   async embedImages(pixels: PixelTensor[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
+    const { session, file } = this.vision;
+    const type = floatInputType(session, 'pixel_values');
     for (let i = 0; i < pixels.length; i += this.settings.maxBatchSize) {
       const group = pixels.slice(i, i + this.settings.maxBatchSize);
-      const dims = checkPixelBatch(group, this.settings.size);
-      const { session, file } = this.vision;
-      const feeds = { pixel_values: batchFloatTensor(floatInputType(session, 'pixel_values'), group.map((p) => p.data), dims) };
-      const result = await runSession(session, file, feeds);
+      // Stacked (and converted) here, unless prep threads handed over views of a batch made ahead: then fed as is.
+      const { data, dims } = batchPixels(type, group, this.settings.size);
+      const result = await runSession(session, file, { pixel_values: new ort.Tensor(type, data, dims) }, [this.outputs.image]);
       out.push(...this.rows(result[this.outputs.image], group.length, file));
     }
     return out;
   }
 
   async embedTexts(texts: string[]): Promise<Float32Array[]> {
+    return this.embedTokens(encodeTexts(this.tokenizer, texts, this.textRecipe));
+  }
+
+  async embedTokens(tokens: TokenBatch): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.settings.maxBatchSize) {
-      const { result, batch } = await this.runText(texts.slice(i, i + this.settings.maxBatchSize));
-      out.push(...this.rows(result, batch, this.text.file));
+    for (let i = 0; i < tokens.batch; i += this.settings.maxBatchSize) {
+      const part = tokenRows(tokens, i, Math.min(tokens.batch, i + this.settings.maxBatchSize), this.settings.padTo);
+      out.push(...this.rows(await this.runTokens(part), part.batch, this.text.file));
     }
     return out;
   }
 
   private async runText(texts: string[]): Promise<{ result: ort.Tensor | undefined; batch: number; dims: readonly number[] }> {
-    const enc = this.tokenizer.encodeBatch(texts, { maxLength: this.settings.maxTextLength, padTo: this.settings.padTo });
+    const result = await this.runTokens(encodeTexts(this.tokenizer, texts, this.textRecipe));
+    return { result, batch: texts.length, dims: result?.dims ?? [] };
+  }
+
+  private async runTokens(tokens: TokenBatch): Promise<ort.Tensor | undefined> {
     const { session, file } = this.text;
-    const feeds: Record<string, ort.Tensor> = { input_ids: int64Tensor(enc.ids, [enc.batch, enc.length]) };
-    if (session.inputNames.includes('attention_mask')) feeds['attention_mask'] = int64Tensor(enc.attentionMask, [enc.batch, enc.length]);
-    const result = (await runSession(session, file, feeds))[this.outputs.text];
-    return { result, batch: enc.batch, dims: result?.dims ?? [] };
+    const dims = [tokens.batch, tokens.length];
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', tokens.ids, dims) };
+    if (session.inputNames.includes('attention_mask')) feeds['attention_mask'] = new ort.Tensor('int64', tokens.mask, dims);
+    return (await runSession(session, file, feeds, [this.outputs.text]))[this.outputs.text];
   }
 
   /** Splits a [batch, dim] output into L2-normalised rows. */

@@ -1,8 +1,11 @@
 /**
- * Batched sampling loop with a KV cache: B rows decode together, one session.run per step. Each row has its own
- * RNG seeded from its seed string and its own stop condition; finished rows are dropped from the batch (and
- * from the cache) instead of being fed padding, which gives the same tokens for less compute. A row's tokens
- * therefore depend only on its image, its seed and the options, never on its batch.
+ * Caption generation. A model whose family built its generation graph (generation-graph/) decodes the whole
+ * batch in one ONNX Runtime run; otherwise, or when forced, the JS loop below runs.
+ *
+ * The JS loop: B rows decode together, one session.run per step. Each row has its own RNG seeded from its seed
+ * string (one draw per step) and its own stop condition; finished rows are dropped from the batch (and from the
+ * cache) instead of being fed padding, which gives the same tokens for less compute. A row's tokens therefore
+ * depend only on its image, its seed and the options, never on its batch — and equal the graph's on CPU fp32.
  */
 import type { CaptionModel } from './caption-model';
 import { SeededRng } from './rng';
@@ -11,9 +14,24 @@ import type { CaptionOptions, PixelTensor } from './types';
 
 /** Generated token ids per row, EOS excluded; between minLength and maxLength tokens each. */
 export async function generateTokens(model: CaptionModel, pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): Promise<number[][]> {
+  if (!checkedBatch(pixels, seeds, o)) return [];
+  return model.generateInGraph ? model.generateInGraph(pixels, seeds, o) : jsLoop(model, pixels, seeds, o);
+}
+
+/** The JS loop, whatever route the model takes (the reference the graph is tested and benchmarked against). */
+export async function generateTokensJs(model: CaptionModel, pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): Promise<number[][]> {
+  if (!checkedBatch(pixels, seeds, o)) return [];
+  return jsLoop(model, pixels, seeds, o);
+}
+
+/** Validates the options and the batch; false for an empty batch. */
+function checkedBatch(pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): boolean {
   validateCaptionOptions(o);
   if (pixels.length !== seeds.length) throw new Error(`generateTokens: ${pixels.length} images but ${seeds.length} seeds`);
-  if (pixels.length === 0) return [];
+  return pixels.length > 0;
+}
+
+async function jsLoop(model: CaptionModel, pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): Promise<number[][]> {
   const state = await model.begin(pixels);
   const rngs = seeds.map((s) => new SeededRng(s));
   const generated: number[][] = seeds.map(() => []);

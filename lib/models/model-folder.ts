@@ -8,7 +8,8 @@ import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { InputError } from '../errors';
-import { createSession, type Session } from './session';
+import { readModelJson } from './json-folder';
+import { createSession, type Session, type SessionInfo } from './session';
 import type { RuntimeOptions } from './types';
 
 export type ModelDtype = NonNullable<RuntimeOptions['dtype']>;
@@ -51,23 +52,14 @@ export class ModelFolder {
   async readJson<T>(rel: string, schema: z.ZodType<T>, opts: { optional: true }): Promise<T | undefined>;
   async readJson<T>(rel: string, schema: z.ZodType<T>, opts?: { optional?: false }): Promise<T>;
   async readJson<T>(rel: string, schema: z.ZodType<T>, opts: { optional?: boolean } = {}): Promise<T | undefined> {
-    const file = path.join(this.dir, rel);
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch {
-      if (opts.optional) return undefined;
-      throw new InputError('BadModel', `${file}: missing (required in a model folder)`);
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new InputError('BadModel', `${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
-    }
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new InputError('BadModel', `${file}: unexpected content: ${z.prettifyError(parsed.error)}`);
-    return parsed.data;
+    return readModelJson(path.join(this.dir, rel), schema, opts);
+  }
+
+  /** The absolute path of `onnx/<name>[suffix].onnx`, refused (BadModel) when it is missing. */
+  async onnxFile(name: string): Promise<string> {
+    const rel = onnxFileName(name, this.dtype);
+    if (!(await this.exists(rel))) throw new InputError('BadModel', `${path.join(this.dir, rel)}: missing (expected ${rel} for dtype ${this.dtype})`);
+    return path.join(this.dir, rel);
   }
 
   /**
@@ -78,15 +70,11 @@ export class ModelFolder {
    */
   async session(
     name: string,
-    signature: SessionSignature | ((session: Session, file: string) => SessionSignature),
+    signature: SessionSignature | ((session: SessionInfo, file: string) => SessionSignature),
     opts: RuntimeOptions,
-    verify?: (session: Session, file: string) => void,
+    verify?: (session: SessionInfo, file: string) => void,
   ): Promise<LoadedSession> {
-    const rel = onnxFileName(name, this.dtype);
-    const file = path.join(this.dir, rel);
-    if (!(await this.exists(rel))) {
-      throw new InputError('BadModel', `${file}: missing (expected ${rel} for dtype ${this.dtype})`);
-    }
+    const file = await this.onnxFile(name);
     const session = await createSession(file, file, opts);
     try {
       validateSession(session, file, typeof signature === 'function' ? signature(session, file) : signature);
@@ -128,7 +116,7 @@ export interface SessionSignature {
  * Checks names, element types and ranks against the session (its metadata where ORT provides it). Any input the
  * runtime would not feed is an error too: otherwise the first `run` would fail on every sample.
  */
-export function validateSession(session: Session, file: string, signature: SessionSignature): void {
+export function validateSession(session: SessionInfo, file: string, signature: SessionSignature): void {
   const problems: string[] = [];
   const check = (kind: 'input' | 'output', names: readonly string[], metas: readonly ort.InferenceSession.ValueMetadata[] | undefined, specs: TensorSpec[]): void => {
     for (const spec of specs) {
@@ -162,7 +150,7 @@ export function validateSession(session: Session, file: string, signature: Sessi
 }
 
 /** Static size of one axis of an input/output, when the model declares it. */
-export function staticDim(session: Session, name: string, kind: 'input' | 'output', axis: number): number | undefined {
+export function staticDim(session: SessionInfo, name: string, kind: 'input' | 'output', axis: number): number | undefined {
   const metas = kind === 'input' ? session.inputMetadata : session.outputMetadata;
   const meta = metas?.find((m) => m.name === name);
   if (!meta || !meta.isTensor) return undefined;

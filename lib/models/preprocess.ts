@@ -17,6 +17,7 @@
 import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 import { z } from 'zod';
 import { InputError, SampleError } from '../errors';
+import { readJpegHeader } from './jpeg-header';
 import type { ModelFolder } from './model-folder';
 import { cmykToRgbLikePil, PIL_FILTERS, premultiplyLikePil, resampleLikePil, unpremultiplyLikePil, type PilFilter } from './resample';
 import type { PixelTensor } from './types';
@@ -165,7 +166,9 @@ export interface DecodeOptions {
 }
 
 function decodeError(err: unknown): SampleError {
-  const message = err instanceof Error ? err.message : String(err);
+  // First line only: libvips' error buffer is shared by its threads, so later lines can be leftovers of other
+  // images' failures — and a sample's recorded reason must not depend on what decoded beside it.
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
   if (/pixel limit/i.test(message)) return new SampleError('too_many_pixels', message);
   return new SampleError('decode_error', `cannot decode image: ${message}`);
 }
@@ -211,6 +214,13 @@ async function probe(image: Buffer, opts: DecodeOptions): Promise<Header> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   // ignoreIcc: PIL ignores embedded colour profiles, so do we (parity with the reference preprocessing).
   const input: SharpOptions = { limitInputPixels: maxPixels, failOn: opts.failOn ?? 'truncated', ignoreIcc: true };
+  // Plain 8-bit JPEGs, nearly every web image: their markers say all we need, without a sharp call.
+  const jpeg = readJpegHeader(image);
+  if (jpeg && jpeg.precision === 8 && (jpeg.components === 1 || jpeg.components === 3)) {
+    const { width, height, orientation } = jpeg;
+    if (width * height > maxPixels) throw new SampleError('too_many_pixels', `image is ${width}x${height}, more than ${maxPixels} pixels`);
+    return { input, width, height, kind: 'plain', hasAlpha: false, sixteenBit: false, orientation };
+  }
   let meta: Metadata;
   try {
     meta = await sharp(image, input).metadata();

@@ -2,6 +2,20 @@
  * Next-token choice for one row, in the order HF `generate` applies its processors and warpers:
  * repetition penalty -> min-length EOS mask -> temperature -> top-K -> softmax -> draw from the row's own RNG.
  * Pure functions of (logits, history, row RNG), so a row's tokens never depend on its batch.
+ *
+ * The same choice runs inside ONNX Runtime (generation-graph/sampler-graph.ts), and on CPU fp32 both give the same
+ * tokens. For that, this sampler follows the graph's precision and order (changed once, with the graph):
+ *  - scores are float64 from the float32 logits (NaN -> -inf); penalty, EOS mask and temperature in that order;
+ *  - top-K keeps exactly min(K, V) candidates, best first, ties by lower id (ONNX TopK); K = 0 keeps all V, and
+ *    -inf candidates stay in the list with weight 0 (HF keeps every tie at the K-th score: a boundary tie now
+ *    keeps only the lower ids);
+ *  - every step consumes exactly one uniform u from the row's RNG, greedy steps included, so step t always
+ *    uses the row's t-th draw (the graph takes them as a [rows, maxLength] input);
+ *  - inverse CDF: weights exp(s_i - best) in candidate order, their running sum c_i accumulated in float64 in
+ *    that order (ONNX CumSum), and the pick is the first i with c_i > u * c_last (before: u * total minus the
+ *    weights in turn until below 0).
+ * Math.exp (V8) and ONNX Runtime's Exp may differ in the last bit; a token differs only if u * c_last falls
+ * within such a rounding of a boundary (~1e-16 relative per draw).
  */
 import { InputError } from '../errors';
 import type { SeededRng } from './rng';
@@ -50,64 +64,72 @@ export function processLogits(logits: Float32Array, row: RowContext, o: CaptionO
 }
 
 /**
- * Candidate ids kept by top-K, best first (ties by id). Like HF's TopKLogitsWarper, every token scoring at least
- * the K-th best score is kept, so ties at the boundary may keep a few more than K.
+ * Candidate ids kept by top-K: exactly min(k, n) of them (k = 0: all n), best first, ties by lower id — what
+ * ONNX TopK returns. -inf scores are kept at the end of the list (their weight is 0).
  */
 export function topKCandidates(scores: Float64Array, k: number): number[] {
   const n = scores.length;
-  let threshold = -Infinity;
-  if (k > 0 && k < n) {
-    // Min-heap of the K best scores seen: O(V log K), with no V-sized sort per step.
-    const heap = new Float64Array(k);
+  const want = k > 0 && k < n ? k : n;
+  // "a ranks before b": higher score, or the same score and a lower id.
+  const before = (a: number, b: number): boolean => scores[a]! > scores[b]! || (scores[a] === scores[b] && a < b);
+  let kept: number[];
+  if (want === n) {
+    kept = Array.from({ length: n }, (_, i) => i);
+  } else {
+    // Heap of the `want` best ids, worst at the root: O(V log K), with no V-sized sort per step.
+    const heap = new Int32Array(want);
     let size = 0;
+    const worse = (a: number, b: number): boolean => before(b, a);
+    const up = (j: number): void => {
+      while (j > 0) {
+        const parent = (j - 1) >> 1;
+        if (!worse(heap[j]!, heap[parent]!)) break;
+        [heap[parent], heap[j]] = [heap[j]!, heap[parent]!];
+        j = parent;
+      }
+    };
+    const down = (j: number): void => {
+      for (;;) {
+        const l = 2 * j + 1;
+        const r = l + 1;
+        let m = j;
+        if (l < size && worse(heap[l]!, heap[m]!)) m = l;
+        if (r < size && worse(heap[r]!, heap[m]!)) m = r;
+        if (m === j) break;
+        [heap[m], heap[j]] = [heap[j]!, heap[m]!];
+        j = m;
+      }
+    };
     for (let i = 0; i < n; i++) {
-      const s = scores[i]!;
-      if (size < k) {
-        let j = size++;
-        heap[j] = s;
-        while (j > 0) {
-          const parent = (j - 1) >> 1;
-          if (heap[parent]! <= heap[j]!) break;
-          [heap[parent], heap[j]] = [heap[j]!, heap[parent]!];
-          j = parent;
-        }
-      } else if (s > heap[0]!) {
-        heap[0] = s;
-        let j = 0;
-        for (;;) {
-          const l = 2 * j + 1;
-          const r = l + 1;
-          let m = j;
-          if (l < k && heap[l]! < heap[m]!) m = l;
-          if (r < k && heap[r]! < heap[m]!) m = r;
-          if (m === j) break;
-          [heap[m], heap[j]] = [heap[j]!, heap[m]!];
-          j = m;
-        }
+      if (size < want) {
+        heap[size] = i;
+        up(size++);
+      } else if (before(i, heap[0]!)) {
+        heap[0] = i;
+        down(0);
       }
     }
-    threshold = heap[0]!;
+    kept = Array.from(heap);
   }
-  const kept: number[] = [];
-  for (let i = 0; i < n; i++) if (scores[i]! >= threshold && scores[i]! > -Infinity) kept.push(i);
-  kept.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  kept.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
   return kept;
 }
 
-/** Picks the next token for one row. temperature 0 (or topK 1) is greedy. */
+/**
+ * Picks the next token for one row, consuming exactly one uniform from its RNG. temperature 0 (or topK 1) is
+ * greedy: the best-scoring id, lowest id on ties.
+ */
 export function nextToken(logits: Float32Array, row: RowContext, o: CaptionOptions): number {
+  const u = row.rng.nextDouble();
   const scores = processLogits(logits, row, o);
   const candidates = topKCandidates(scores, o.temperature === 0 ? 1 : o.topK);
-  if (candidates.length === 0) throw new Error('every token has a -inf/NaN logit: nothing can be sampled');
-  if (candidates.length === 1 || o.temperature === 0) return candidates[0]!;
-  // Softmax over the candidates (max-subtracted, float64), then inverse-CDF with one uniform draw.
   const best = scores[candidates[0]!]!;
-  const weights = candidates.map((id) => Math.exp(scores[id]! - best));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let u = row.rng.nextDouble() * total;
-  for (let i = 0; i < candidates.length; i++) {
-    u -= weights[i]!;
-    if (u < 0) return candidates[i]!;
-  }
-  return candidates[candidates.length - 1]!;
+  if (candidates.length === 0 || best === -Infinity) throw new Error('every token has a -inf/NaN logit: nothing can be sampled');
+  // Running sum of exp(s - best) in candidate order (float64), then the first sum above u * total.
+  const cumulative = new Float64Array(candidates.length);
+  let c = 0;
+  for (let i = 0; i < candidates.length; i++) cumulative[i] = c += Math.exp(scores[candidates[i]!]! - best);
+  const threshold = u * cumulative[candidates.length - 1]!;
+  for (let i = 0; i < candidates.length; i++) if (cumulative[i]! > threshold) return candidates[i]!;
+  return candidates[0]!; // only when the sums are NaN (a +inf score): the graph's ArgMax picks the first too
 }

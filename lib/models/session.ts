@@ -6,10 +6,13 @@ import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
 import { fromFloat16Bits, toFloat16Bits, toFloat16BitsInto } from '../formats/float16';
 import { commitOptimized, discard, optimizedCacheEntry, optimizedTempFile } from './optimized-cache';
+import { timedRun } from './run-clock';
 import { GraphBuilder, encodeModel } from '../onnx/graph-builder';
 import type { Device, RuntimeOptions } from './types';
 
 export type Session = ort.InferenceSession;
+/** What a session says about its inputs and outputs; also read from a model's declarations without a session. */
+export type SessionInfo = Pick<Session, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'>;
 
 export function parseDevice(device: Device | undefined): { kind: 'cpu' } | { kind: 'cuda'; deviceId: number } {
   if (device === undefined || device === 'cpu') return { kind: 'cpu' };
@@ -125,14 +128,14 @@ function probeGraph(): Uint8Array {
   return encodeModel(g, 'recaption device probe');
 }
 
-export function tensorMeta(session: Session, name: string, kind: 'input' | 'output'): ort.InferenceSession.TensorValueMetadata | undefined {
+export function tensorMeta(session: SessionInfo, name: string, kind: 'input' | 'output'): ort.InferenceSession.TensorValueMetadata | undefined {
   const list = kind === 'input' ? session.inputMetadata : session.outputMetadata;
   const meta = list?.find((m) => m.name === name);
   return meta && meta.isTensor ? meta : undefined;
 }
 
 /** Element type the session expects for a float input (float16 for some `_fp16` exports), float32 by default. */
-export function floatInputType(session: Session, name: string): 'float32' | 'float16' {
+export function floatInputType(session: SessionInfo, name: string): 'float32' | 'float16' {
   return tensorMeta(session, name, 'input')?.type === 'float16' ? 'float16' : 'float32';
 }
 
@@ -184,10 +187,13 @@ export function boolTensor(values: readonly boolean[], dims: readonly number[]):
   return new ort.Tensor('bool', Uint8Array.from(values, (v) => (v ? 1 : 0)), dims);
 }
 
-/** Runs a session, turning ORT failures into errors that name the model file. */
-export async function runSession(session: Session, displayName: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+/**
+ * Runs a session, turning ORT failures into errors that name the model file. `fetches`: the outputs to return (all
+ * by default); naming only those used keeps the others from being copied back to JS memory.
+ */
+export async function runSession(session: Session, displayName: string, feeds: Record<string, ort.Tensor>, fetches?: readonly string[]): Promise<Record<string, ort.Tensor>> {
   try {
-    return (await session.run(feeds)) as Record<string, ort.Tensor>;
+    return (await timedRun(() => (fetches ? session.run(feeds, [...fetches]) : session.run(feeds)))) as Record<string, ort.Tensor>;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(`${displayName}: inference failed: ${message}`);

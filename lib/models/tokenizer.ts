@@ -5,7 +5,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { InputError } from '../errors';
-import type { ModelFolder } from './model-folder';
+import type { JsonFolder } from './json-folder';
 
 const tokenizerJsonSchema = z.looseObject({ model: z.looseObject({ type: z.string().optional() }) });
 const tokenizerConfigSchema = z.looseObject({
@@ -37,8 +37,8 @@ export class TextTokenizer {
     readonly modelMaxLength?: number,
   ) {}
 
-  /** Loads tokenizer.json (+ tokenizer_config.json when present) from a model folder. */
-  static async load(folder: ModelFolder): Promise<TextTokenizer> {
+  /** Loads tokenizer.json (+ tokenizer_config.json when present) from a model folder (a ModelFolder, or jsonFolder(dir)). */
+  static async load(folder: JsonFolder): Promise<TextTokenizer> {
     const json = await folder.readJson('tokenizer.json', tokenizerJsonSchema);
     const config = (await folder.readJson('tokenizer_config.json', tokenizerConfigSchema, { optional: true })) ?? {};
     const file = folder.display('tokenizer.json');

@@ -1,5 +1,5 @@
 /** Contracts of the model runtime (lib/models). The pipeline depends on these, never on onnxruntime directly. */
-import type { DecodedImage } from './preprocess';
+import type { DecodedImage, DecodeOptions, ImageProcessorSpec } from './preprocess';
 
 export type Device = 'cpu' | `cuda:${number}`;
 
@@ -38,6 +38,40 @@ export interface PixelTensor {
   data: Float32Array;
   /** [3, height, width] */
   dims: [number, number, number];
+  /** The same values as float16 bits, when they were made ahead for a model that takes float16 (prep threads). */
+  half?: Uint16Array;
+}
+
+/**
+ * How a model's image input is made, as plain data: what a preprocessing thread (lib/pipeline/prep-pool.ts) needs to
+ * make the model's tensors without the model.
+ */
+export interface ImageRecipe {
+  spec: ImageProcessorSpec;
+  decode: DecodeOptions;
+  /** [height, width] of the tensor */
+  size: [number, number];
+  /** element type of the model's pixel_values input */
+  type: 'float32' | 'float16';
+}
+
+/** How a dual encoder's texts are tokenised, as plain data (see ImageRecipe): lib/models/text-batch.ts encodeTexts. */
+export interface TextRecipe {
+  /** model folder holding tokenizer.json (+ tokenizer_config.json) */
+  dir: string;
+  /** each text is truncated to this many tokens, special tokens kept */
+  maxLength: number;
+  /** rows padded to this length (SigLIP) instead of the batch's longest */
+  padTo?: number;
+}
+
+/** Texts tokenised for a text tower: row-major int64 [batch, length], padded with the tokenizer's pad id. */
+export interface TokenBatch {
+  ids: BigInt64Array;
+  /** 1 for real tokens, 0 for padding */
+  mask: BigInt64Array;
+  batch: number;
+  length: number;
 }
 
 export interface ClipScorer {
@@ -53,6 +87,12 @@ export interface ClipScorer {
   embedImages(pixels: PixelTensor[]): Promise<Float32Array[]>;
   /** L2-normalised text embeddings, one per input (text truncated to the model's context like the reference). */
   embedTexts(texts: string[]): Promise<Float32Array[]>;
+  /** How this model's image tensors are made (preprocess), for preprocessing threads. */
+  readonly imageRecipe: ImageRecipe;
+  /** How this model's texts are tokenised, for preprocessing threads. */
+  readonly textRecipe: TextRecipe;
+  /** embedTexts of texts tokenised ahead with textRecipe (encodeTexts): the same embeddings. */
+  embedTokens(tokens: TokenBatch): Promise<Float32Array[]>;
   release(): Promise<void>;
 }
 
@@ -64,10 +104,14 @@ export interface Captioner {
   preprocess(image: Buffer): Promise<PixelTensor>;
   /** The same tensor from an image decoded once for several models (decodeImage). */
   preprocessDecoded(image: DecodedImage): Promise<PixelTensor>;
+  /** How this captioner's image tensors are made (preprocess), for preprocessing threads. */
+  readonly imageRecipe: ImageRecipe;
   /**
    * One caption per image. `seeds[i]` seeds row i's own RNG (the pipeline passes `${runSeed}:${uid}`), so a
    * sample's caption does not depend on the batch it lands in or on retries.
    */
   caption(pixels: PixelTensor[], seeds: string[], options: CaptionOptions): Promise<string[]>;
+  /** How captions are generated, for logs: "generation in ONNX Runtime (Loop graph)" or the JS loop and why. */
+  readonly generation?: string;
   release(): Promise<void>;
 }

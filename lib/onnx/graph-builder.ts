@@ -9,15 +9,23 @@ import { onnx } from 'onnx-proto';
 export const OPSET = 17;
 export const IR_VERSION = 8;
 
-export type ElemType = 'float32' | 'int64' | 'bool';
+export type ElemType = 'float32' | 'int64' | 'bool' | 'float64' | 'float16' | 'int32';
 /** A static size or a symbolic (named) dimension such as `batch_size`. */
 export type Dim = number | string;
 
-const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
+export const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  float64: onnx.TensorProto.DataType.DOUBLE,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+  int32: onnx.TensorProto.DataType.INT32,
 };
+
+/** The builder's name of an ONNX element type, or undefined for the types it does not build. */
+export function elemTypeOf(dataType: number | null | undefined): ElemType | undefined {
+  return (Object.keys(ELEM) as ElemType[]).find((k) => ELEM[k] === dataType);
+}
 
 /** Explicitly typed attribute values: ONNX distinguishes INT from FLOAT, JS numbers do not. */
 export type Attr =
@@ -44,7 +52,7 @@ function toAttribute(name: string, a: Attr): onnx.IAttributeProto {
   return { name, type: T.GRAPH, g: a.graph };
 }
 
-function valueInfo(name: string, elem: ElemType, shape?: Dim[]): onnx.IValueInfoProto {
+export function valueInfo(name: string, elem: ElemType, shape?: Dim[]): onnx.IValueInfoProto {
   const tensorType: onnx.TypeProto.ITensor = { elemType: ELEM[elem] };
   if (shape) {
     tensorType.shape = { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
@@ -52,7 +60,8 @@ function valueInfo(name: string, elem: ElemType, shape?: Dim[]): onnx.IValueInfo
   return { name, type: { tensorType } };
 }
 
-type TensorData = Float32Array | BigInt64Array | Uint8Array;
+/** float16 tensors are given as their IEEE half bits (Uint16Array). */
+type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
 
 /**
  * The tensor's bytes, the little-endian layout ONNX `raw_data` expects (typed arrays are little-endian on every
@@ -90,7 +99,8 @@ export class GraphBuilder {
     return `${this.prefix}${hint}_${this.counter}`;
   }
 
-  input(name: string, elem: ElemType, shape: Dim[]): string {
+  /** A graph input; `shape` omitted leaves the rank unknown (a Loop body's carried values change shape). */
+  input(name: string, elem: ElemType, shape?: Dim[]): string {
     this.inputs.push(valueInfo(name, elem, shape));
     return name;
   }
@@ -139,6 +149,23 @@ export class GraphBuilder {
     return this.nodeN(opType, inputs, 1, attrs)[0]!;
   }
 
+  /** A constant of any element type (`data` as tensorProto takes it), as a generated initializer. */
+  constant(elem: ElemType, dims: number[], data: TensorData): string {
+    const name = this.fresh(`const_${elem}`);
+    this.initializers.push(tensorProto(name, elem, dims, data));
+    return name;
+  }
+
+  /** Appends nodes built elsewhere (e.g. an inlined model's, already renamed), in order. */
+  addNodes(nodes: readonly onnx.INodeProto[]): void {
+    this.nodes.push(...nodes);
+  }
+
+  /** Adds initializers built elsewhere under their own names. */
+  addInitializers(tensors: readonly onnx.ITensorProto[]): void {
+    this.initializers.push(...tensors);
+  }
+
   toGraph(): onnx.IGraphProto {
     return {
       name: this.name,
@@ -155,13 +182,29 @@ export class GraphBuilder {
  * tiny test models' name, which is part of their pinned bytes.
  */
 export function encodeModel(graph: GraphBuilder, docString: string, producerName = 'recaption-tiny'): Uint8Array {
+  return encodeModelWith(graph, { docString, producerName });
+}
+
+export interface ModelHeader {
+  docString: string;
+  producerName: string;
+  /** default: the default ONNX domain at OPSET */
+  opsetImport?: onnx.IOperatorSetIdProto[];
+  irVersion?: number;
+  /** model-local functions the graph's nodes call */
+  functions?: onnx.IFunctionProto[];
+}
+
+/** Serialises a graph as a standalone model with the given opsets and IR version (graphs that embed other models' nodes). */
+export function encodeModelWith(graph: GraphBuilder, h: ModelHeader): Uint8Array {
   const model = onnx.ModelProto.create({
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName,
+    irVersion: h.irVersion ?? IR_VERSION,
+    opsetImport: h.opsetImport ?? [{ domain: '', version: OPSET }],
+    producerName: h.producerName,
     producerVersion: '1',
-    docString,
+    docString: h.docString,
     graph: graph.toGraph(),
+    ...(h.functions && h.functions.length > 0 ? { functions: h.functions } : {}),
   });
   return onnx.ModelProto.encode(model).finish();
 }

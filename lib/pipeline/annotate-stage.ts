@@ -3,25 +3,29 @@
  * the missing annotation groups need (captioner, CLIP image tower, nearest centroid), run them, and write only
  * those groups (lib/run/annotations.ts). Groups already committed by any earlier run are not recomputed.
  *
+ * The JS work around the models — tar parsing, decoding and preprocessing, stacking, float16, tokenising — runs in
+ * preprocessing threads (prep-pool.ts), batches ahead; this thread feeds ONNX Runtime and commits. Its busy time is
+ * reported in the summary's counts (mainThreadMs, of which onnxRunMs inside ONNX Runtime).
+ *
  * Mid-shard checkpoint: work is committed in chunks of whole batches (annotations.chunkSize rounded up to a multiple
  * of score.batchSize); a retried attempt skips the committed chunks (reading, not decoding, their samples) and
  * continues after them. Batches are aligned to tar positions, so the result equals an uninterrupted attempt's.
  */
 import type { NearestCentroid } from '../clusters/nearest';
-import { rawCaptionOf } from '../formats/img2dataset';
+import { InputError } from '../errors';
 import type { ColumnDecls, ParquetTable, RowOf } from '../formats/parquet';
 import { bestCandidate, captionCandidates } from '../models/candidates';
-import { decodeImage } from '../models/preprocess';
+import { onnxRunCpuMs, onnxRunMs, threadCpuMs } from '../models/run-clock';
 import { cosine } from '../models/similarity';
-import type { Captioner, ClipScorer, PixelTensor } from '../models/types';
+import type { Captioner, ClipScorer } from '../models/types';
 import { AnnotationStore, type AnnotationGroup, type ModelGroup, type ShardIdentity } from '../run/annotations';
 import { annotationStore, type RunPlan } from '../run/plan';
 import { ANNOTATION_TABLES, CANDIDATE_TABLE, CAPTIONS_TABLE, SAMPLES_TABLE, type CandidateRow, type SampleRow } from '../run/tables';
 import { storageFor, type Storage } from '../storage';
-import { preparedBatches, type PositionedSample, type PreparedSample } from './batches';
+import type { BatchPrep, PreparedBatch, SampleSlot } from './batches';
 import { rowsOutcome, runShardStage, type ShardWork, type StageOutcome, type StageSummary } from './checkpoint';
-import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
-import { SampleChecks } from './sample-checks';
+import { NO_CONTEXT, StageStopped, throwIfAborted, type StageContext } from './context';
+import { sharedPrepPool, type PrepPool } from './prep-pool';
 
 /** The models of the groups an attempt computes (null where no missing group needs one). */
 export interface AnnotateModels {
@@ -44,13 +48,14 @@ export function sampleSeed(runSeed: number, sample: { uid: string | null; key: s
   return `${runSeed}:${sample.uid ?? sample.key}`;
 }
 
-export function annotateShard(plan: RunPlan, index: number, load: LoadAnnotateModels, ctx: StageContext = NO_CONTEXT): Promise<StageSummary> {
-  return runShardStage('annotate', plan, index, (w) => annotate(w, plan.annotations.compute, load, ctx));
+/** `prep`: the threads that read, decode, preprocess and tokenise for the stage (default: the process's pool). */
+export function annotateShard(plan: RunPlan, index: number, load: LoadAnnotateModels, ctx: StageContext = NO_CONTEXT, prep: PrepPool = sharedPrepPool()): Promise<StageSummary> {
+  return runShardStage('annotate', plan, index, (w) => annotate(w, plan.annotations.compute, load, ctx, prep));
 }
 
 /** The shard's `samples` annotation, computed (images decoded on this machine, no model) when no run has yet. */
-export async function sampleRows(w: ShardWork, ctx: StageContext = NO_CONTEXT): Promise<SampleRow[]> {
-  await annotate(w, [], NO_MODELS, ctx);
+export async function sampleRows(w: ShardWork, ctx: StageContext = NO_CONTEXT, prep: PrepPool = sharedPrepPool()): Promise<SampleRow[]> {
+  await annotate(w, [], NO_MODELS, ctx, prep);
   const store = annotationStore(w.plan);
   return SAMPLES_TABLE.read(storageFor(store.root), store.file('samples', w.shard));
 }
@@ -85,7 +90,7 @@ export function needsModels(missing: readonly AnnotationGroup[]): boolean {
 /** Rows of one chunk, per group being computed. */
 type ChunkRows = { [G in AnnotationGroup]?: AnyRow[] } & { candidates?: CandidateRow[] };
 
-async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadAnnotateModels, ctx: StageContext): Promise<StageOutcome> {
+async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadAnnotateModels, ctx: StageContext, prep: PrepPool): Promise<StageOutcome> {
   const { plan, shard } = w;
   const config = plan.config;
   const store = annotationStore(plan);
@@ -105,16 +110,16 @@ async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadA
   // Captions committed by an earlier run, when this attempt scores them.
   const captionsIn = computing('syntheticScores') && !computing('captions') ? await readCandidateTexts(files, store, shard, config.caption.candidates) : null;
 
-  let decoded = 0;
-  const prepare = async (image: Buffer): Promise<{ captioner: PixelTensor | null; clip: PixelTensor | null }> => {
-    const img = await decodeImage(image, { maxPixels: config.image.maxPixels });
-    decoded++;
-    const [captioner, clip] = await Promise.all([
-      computing('captions') ? models.captioner!.preprocessDecoded(img) : null,
-      clipGroups ? models.clip!.preprocessDecoded(img) : null,
-    ]);
-    return { captioner, clip };
+  // What the prep threads make of each batch: each image decoded once, each model's tensors, CLIP's tokens.
+  const batchPrep: BatchPrep = {
+    decode: { maxPixels: config.image.maxPixels },
+    captioner: computing('captions') ? models.captioner!.imageRecipe : null,
+    clip: clipGroups ? models.clip!.imageRecipe : null,
+    text: computing('rawScores') || computing('syntheticScores') ? models.clip!.textRecipe : null,
+    rawCaptions: computing('rawScores'),
   };
+  const textsAt = captionsIn ? (position: number) => captionsIn[position] ?? null : undefined;
+  let decoded = 0;
 
   let rows: ChunkRows = {};
   let chunkStart = resumeFrom;
@@ -128,113 +133,147 @@ async function annotate(w: ShardWork, wanted: readonly ModelGroup[], load: LoadA
   };
   const push = (g: AnnotationGroup, row: AnyRow) => (rows[g] ??= []).push(row);
 
-  const checks = new SampleChecks(shard.tar, config.input.requireUid);
-  for await (const batch of preparedBatches(fromPosition(w.samples(), resumeFrom, checks), batchSize, prepare)) {
+  // This thread's busy time over the attempt (event-loop utilisation), and how much of it ONNX Runtime took.
+  const eluStart = performance.eventLoopUtilization();
+  const onnxStart = onnxRunMs();
+  const cpuStart = { thread: threadCpuMs(), onnx: onnxRunCpuMs() };
+  const read = { tar: shard.tar, from: resumeFrom, batchSize, requireUid: config.input.requireUid };
+  for await (const batch of prep.batches(read, batchPrep, textsAt)) {
     throwIfAborted(ctx);
-    const ok = batch.filter((b) => b.value);
-    if (computing('samples')) for (const b of batch) push('samples', sampleRow(b));
+    decoded += batch.decoded;
+    if (computing('samples')) for (const s of batch.samples) push('samples', sampleRow(s));
 
     // Captions first: the synthetic scores may need them.
     let texts = new Map<number, string[]>();
     if (computing('captions')) {
-      texts = await captionBatch(models.captioner!, ok, plan);
-      for (const b of batch) {
-        const cands = texts.get(b.position) ?? null;
-        push('captions', { key: b.sample.key, synthetic_caption: cands ? cands[0]! : null });
+      texts = await captionBatch(models.captioner!, batch, plan);
+      for (const s of batch.samples) {
+        const cands = texts.get(s.position) ?? null;
+        push('captions', { key: s.info.key, synthetic_caption: cands ? cands[0]! : null });
         if (cands && config.caption.candidates > 1) {
-          (rows.candidates ??= []).push(...cands.map((caption, k) => ({ key: b.sample.key, uid: b.sample.uid, candidate: k, caption })));
+          (rows.candidates ??= []).push(...cands.map((caption, k) => ({ key: s.info.key, uid: s.info.uid, candidate: k, caption })));
         }
       }
     } else if (captionsIn) {
-      for (const b of ok) if (captionsIn[b.position]) texts.set(b.position, captionsIn[b.position]!);
+      for (const s of batch.ok) if (captionsIn[s.position]) texts.set(s.position, captionsIn[s.position]!);
     }
 
-    if (clipGroups) await scoreBatch(batch, ok, texts, models, todo, plan, push);
-    next = batch[batch.length - 1]!.position + 1;
+    if (clipGroups) await scoreBatch(batch, texts, models, todo, plan, push, prep);
+    prep.recycle(batch); // the models are done with its tensors
+    next = batch.samples[batch.samples.length - 1]!.position + 1;
     if (next - chunkStart >= chunkSize) await flush();
     ctx.heartbeat(next, chunkStart);
+    if (ctx.stopping?.aborted) {
+      // The worker is shutting down: commit this partial chunk (it ends on a batch, like any) and hand the rest on.
+      await flush();
+      ctx.heartbeat(next, chunkStart);
+      throw new StageStopped(`annotate ${shard.name}: worker shutting down; samples [0, ${next}) committed, the next attempt resumes there`);
+    }
   }
   await flush();
   const total = await assemble(files, store, shard, todo);
   const errors = (await SAMPLES_TABLE.read(files, store.file('samples', shard))).map((r) => r.error);
-  if (errors.length !== total) throw new Error(`annotate ${shard.name}: ${total} annotated rows for ${errors.length} samples`);
+  if (total >= 0 && errors.length !== total) throw new Error(`annotate ${shard.name}: ${total} annotated rows for ${errors.length} samples`);
   const outcome = rowsOutcome(errors);
-  return { ...outcome, counts: { ...outcome.counts, decoded, resumedAt: resumeFrom, ...Object.fromEntries([...todo].map((g) => [`computed:${g}`, 1])) } };
+  const busy = { mainThreadMs: performance.eventLoopUtilization(eluStart).active, onnxRunMs: onnxRunMs() - onnxStart };
+  const ms = (v: number) => Math.round(v * 10) / 10;
+  // The same split in CPU time where the OS gives it per thread (Linux): unaffected by a crowded machine.
+  const cpu = cpuStart.thread !== null ? { mainThreadCpuMs: threadCpuMs()! - cpuStart.thread, onnxRunCpuMs: onnxRunCpuMs()! - cpuStart.onnx! } : null;
+  return {
+    ...outcome,
+    counts: {
+      ...outcome.counts,
+      decoded,
+      resumedAt: resumeFrom,
+      ...Object.fromEntries([...todo].map((g) => [`computed:${g}`, 1])),
+      // per image: (mainThreadMs - onnxRunMs) / (samples - resumedAt) is this thread's own JS (workers/metrics.ts);
+      // the *CpuMs pair is the same split in CPU time (Linux)
+      mainThreadMs: ms(busy.mainThreadMs),
+      onnxRunMs: ms(busy.onnxRunMs),
+      ...(cpu ? { mainThreadCpuMs: cpu.mainThreadCpuMs, onnxRunCpuMs: cpu.onnxRunCpuMs } : {}),
+      prepThreads: prep.threads,
+    },
+  };
 }
 
-function sampleRow(b: PreparedSample<unknown>): SampleRow {
-  const meta = b.sample.meta;
+function sampleRow(s: SampleSlot): SampleRow {
+  const { info } = s;
   return {
-    key: b.sample.key,
-    uid: b.sample.uid,
-    raw_caption: rawCaptionOf(b.sample),
-    original_width: intOrNull(meta?.original_width ?? meta?.width),
-    original_height: intOrNull(meta?.original_height ?? meta?.height),
-    error: b.error,
-    error_message: b.errorMessage,
+    key: info.key,
+    uid: info.uid,
+    raw_caption: info.rawCaption,
+    original_width: info.originalWidth,
+    original_height: info.originalHeight,
+    error: s.error,
+    error_message: s.errorMessage,
   };
 }
 
 /** Caption candidates of the decodable samples, by tar position, in caption.batchSize-image decodes. */
-async function captionBatch(captioner: Captioner, ok: Array<PreparedSample<{ captioner: PixelTensor | null }>>, plan: RunPlan): Promise<Map<number, string[]>> {
+async function captionBatch(captioner: Captioner, batch: PreparedBatch, plan: RunPlan): Promise<Map<number, string[]>> {
   const c = plan.config.caption;
   const options = { topK: c.topK, temperature: c.temperature, minLength: c.minLength, maxLength: c.maxLength, repetitionPenalty: c.repetitionPenalty };
   // Candidates multiply the decoder rows, so fewer images go in at once to keep about batchSize rows per decode.
   const imagesPerDecode = Math.max(1, Math.floor(c.batchSize / c.candidates));
+  const { ok } = batch;
+  const pixels = batch.captioner ?? [];
   const out = new Map<number, string[]>();
   for (let i = 0; i < ok.length; i += imagesPerDecode) {
     const part = ok.slice(i, i + imagesPerDecode);
     const captions = await captionCandidates(
       captioner,
-      part.map((b) => b.value!.captioner!),
-      part.map((b) => sampleSeed(plan.config.run.seed, b.sample)),
+      pixels.slice(i, i + imagesPerDecode),
+      part.map((s) => sampleSeed(plan.config.run.seed, s.info)),
       c.candidates,
       options,
     );
-    part.forEach((b, k) => out.set(b.position, captions[k]!));
+    part.forEach((s, k) => out.set(s.position, captions[k]!));
   }
   return out;
 }
 
 /** CLIP scores and clusters of one batch: one image-tower pass serves every group. */
 async function scoreBatch(
-  batch: Array<PreparedSample<{ clip: PixelTensor | null }>>,
-  ok: Array<PreparedSample<{ clip: PixelTensor | null }>>,
+  batch: PreparedBatch,
   texts: Map<number, string[]>,
   models: AnnotateModels,
   todo: ReadonlySet<AnnotationGroup>,
   plan: RunPlan,
   push: (g: AnnotationGroup, row: AnyRow) => void,
+  prep: PrepPool,
 ): Promise<void> {
   const clip = models.clip!;
-  const scored = ok.filter((b) => texts.has(b.position));
-  const flatTexts = scored.flatMap((b) => texts.get(b.position)!);
-  // Started together: the JS work of one (stacking, tokenising) runs while ORT computes another.
+  const { ok } = batch;
+  const scored = ok.filter((s) => texts.has(s.position));
+  const flatTexts = scored.flatMap((s) => texts.get(s.position)!);
+  // Committed captions came tokenised with the batch; this attempt's own are tokenised by a prep thread meanwhile.
+  const synTokens = todo.has('syntheticScores') && flatTexts.length ? (batch.textTokens ?? prep.tokenize(clip.textRecipe, flatTexts)) : null;
+  // Started together: ORT runs one while the others' inputs are made.
   const [imageEmb, rawEmb, synEmb] = ok.length
     ? await Promise.all([
-        clip.embedImages(ok.map((b) => b.value!.clip!)),
-        todo.has('rawScores') ? clip.embedTexts(ok.map((b) => rawCaptionOf(b.sample))) : Promise.resolve([]),
-        todo.has('syntheticScores') && flatTexts.length ? clip.embedTexts(flatTexts) : Promise.resolve([]),
+        clip.embedImages(batch.clip!),
+        todo.has('rawScores') ? clip.embedTokens(batch.rawTokens!) : Promise.resolve([]),
+        synTokens ? Promise.resolve(synTokens).then((t) => clip.embedTokens(t)) : Promise.resolve([]),
       ])
     : [[], [], []];
-  const at = new Map(ok.map((b, i) => [b.position, i]));
+  const at = new Map(ok.map((s, i) => [s.position, i]));
   const clusters = todo.has('clusters') && ok.length ? await assignClusters(models.centroids!, imageEmb) : null;
   const syn = new Map<number, { s: number; choice: number; caption: string; first: number }>();
   if (todo.has('syntheticScores')) {
     const { candidates, pick } = plan.config.caption;
     let offset = 0;
-    for (const b of scored) {
-      const cands = texts.get(b.position)!;
-      const scores = cands.map((_, k) => cosine(imageEmb[at.get(b.position)!]!, synEmb[offset + k]!));
+    for (const s of scored) {
+      const cands = texts.get(s.position)!;
+      const scores = cands.map((_, k) => cosine(imageEmb[at.get(s.position)!]!, synEmb[offset + k]!));
       offset += cands.length;
       const choice = candidates > 1 && pick === 'clip' ? bestCandidate(scores) : 0;
-      syn.set(b.position, { s: scores[choice]!, choice, caption: cands[choice]!, first: scores[0]! });
+      syn.set(s.position, { s: scores[choice]!, choice, caption: cands[choice]!, first: scores[0]! });
     }
   }
   const several = plan.config.caption.candidates > 1;
-  for (const b of batch) {
+  for (const b of batch.samples) {
     const i = at.get(b.position);
-    const key = b.sample.key;
+    const key = b.info.key;
     if (todo.has('rawScores')) push('rawScores', { key, s_raw: i === undefined ? null : cosine(imageEmb[i]!, rawEmb[i]!) });
     if (todo.has('syntheticScores')) {
       const s = syn.get(b.position);
@@ -254,19 +293,6 @@ async function assignClusters(nc: NearestCentroid, embeddings: Float32Array[]): 
   const flat = new Float32Array(embeddings.length * nc.d);
   embeddings.forEach((e, i) => flat.set(e, i * nc.d));
   return nc.assign(flat, embeddings.length);
-}
-
-/**
- * The tar's samples from `from` on, with their positions and problems. Earlier ones are read past, not decoded, but
- * still checked: a duplicate is one whatever chunk its first occurrence was committed in.
- */
-async function* fromPosition(samples: AsyncIterable<PositionedSample['sample']>, from: number, checks: SampleChecks): AsyncGenerator<PositionedSample> {
-  let position = 0;
-  for await (const sample of samples) {
-    const problem = checks.check(sample);
-    if (position >= from) yield { sample, position, problem };
-    position++;
-  }
 }
 
 interface ChunkFile {
@@ -295,10 +321,25 @@ async function committedEnd(files: Storage, store: AnnotationStore, group: Annot
   return end;
 }
 
+/**
+ * A chunk that vanished after it was listed was dropped by a concurrent attempt that committed the shard's file:
+ * not missing input (never retried) but a lost race, which the retry finds committed.
+ */
+async function readChunk(files: Storage, uri: string): Promise<Buffer> {
+  try {
+    return await files.readBuffer(uri);
+  } catch (err) {
+    if (err instanceof InputError && err.type === 'MissingInput') throw new Error(`${uri}: removed by a concurrent attempt that committed the shard; retry`);
+    throw err;
+  }
+}
+
 /** Concatenate each group's chunks into its shard file (the commit), then drop the chunks; returns the row count. */
 async function assemble(files: Storage, store: AnnotationStore, shard: ShardIdentity, todo: ReadonlySet<AnnotationGroup>): Promise<number> {
   let total = -1;
   for (const g of todo) {
+    // Committed meanwhile by a concurrent attempt at this shard (it also drops the chunks): its file is the record.
+    if (await files.exists(store.file(g, shard))) continue;
     const table = TABLES[g];
     const chunks = await chunkFiles(files, store, g, shard);
     const all: AnyRow[] = [];
@@ -307,10 +348,9 @@ async function assemble(files: Storage, store: AnnotationStore, shard: ShardIden
     for (const c of chunks) {
       if (c.start < end) continue; // a chunk an interrupted attempt re-made with other bounds: its rows are in already
       if (c.start !== end) throw new Error(`annotations ${store.chunks(g, shard)}: chunk ${c.start} follows ${end}`);
-      all.push(...(await table.decode(await files.readBuffer(c.uri), c.uri)));
-      if (g === 'captions' && (await files.exists(store.chunk(g, shard, c.start, c.end, 'candidates')))) {
-        candidates.push(...(await CANDIDATE_TABLE.read(files, store.chunk(g, shard, c.start, c.end, 'candidates'))));
-      }
+      all.push(...(await table.decode(await readChunk(files, c.uri), c.uri)));
+      const cands = store.chunk(g, shard, c.start, c.end, 'candidates');
+      if (g === 'captions' && (await files.exists(cands))) candidates.push(...(await CANDIDATE_TABLE.decode(await readChunk(files, cands), cands)));
       end = c.end;
     }
     if (all.length !== end) throw new Error(`annotations ${store.chunks(g, shard)}: ${all.length} rows for positions [0, ${end})`);
@@ -340,8 +380,4 @@ async function readCandidateTexts(files: Storage, store: AnnotationStore, shard:
     }
     return mine.map((m) => m.caption);
   });
-}
-
-function intOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v : null;
 }

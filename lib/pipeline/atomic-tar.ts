@@ -1,4 +1,8 @@
-/** A WebDataset tar written under a temp name and committed only when `fill` succeeds; aborted otherwise. */
+/**
+ * A WebDataset tar written under a temp name and committed only when `fill` succeeds; aborted otherwise.
+ * No-clobber: if another attempt committed the tar first, its object stays (the tar is a function of the shard's
+ * input and decisions, so both attempts made the same bytes) and the count returned is this attempt's.
+ */
 import { WebDatasetWriter } from '../formats/webdataset';
 import type { Storage } from '../storage';
 

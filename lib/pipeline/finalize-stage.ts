@@ -112,7 +112,10 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
   const encodedThresholds = Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, encodeThreshold(v)]));
   const totalKept = Object.values(keptBySource).reduce((a, b) => a + b, 0);
 
-  await writeSubsetNpy(storage, layout.subset, keptUids);
+  // The run-level outputs below describe the run as it stands now: finalize runs again on every execution that
+  // reaches the end (a resume after failed shards were retried changes them; the manifest carries finishedAt), so
+  // they replace, whole and atomically. They are derived from committed shard outputs, never shard data themselves.
+  await writeSubsetNpy(storage, layout.subset, keptUids, { replace: true });
   const resharded = plan.config.output.samplesPerShard
     ? await reshardRun(plan, new Map(shardRows.filter((r) => r.output).map((r) => [r.shard, r.kept])), plan.config.output.samplesPerShard, ctx)
     : 0;
@@ -131,7 +134,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
     mean_scores: meanScores,
     thresholds: encodedThresholds,
   };
-  await storage.writeAtomic(layout.stats, JSON.stringify(stats, null, 2));
+  await storage.writeAtomic(layout.stats, JSON.stringify(stats, null, 2), { replace: true });
 
   const models = plan.config.models;
   const manifest = {
@@ -162,7 +165,7 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
       ...(resharded ? { resharded: { folder: layout.reshardedDir, shards: resharded, samplesPerShard: plan.config.output.samplesPerShard } } : {}),
     },
   };
-  await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2));
+  await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2), { replace: true });
   // The quality report reads the manifest, so it comes last: report.json + a self-contained report.html.
   await writeReport(plan.runUri);
 

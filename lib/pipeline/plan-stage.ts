@@ -44,7 +44,8 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
   }
   const { shards, annotations } = await annotationPlan(config);
   const store = new AnnotationStore(annotations.root, annotations.keys);
-  // What each key stands for, next to its files (the same key always stands for the same thing).
+  // What each key stands for, next to its files (the same key always stands for the same thing, so a run that
+  // loses the race to commit it keeps the other's copy).
   for (const group of store.groups) {
     const uri = store.describe(group);
     const files = storageFor(uri);
@@ -60,8 +61,13 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
     shards,
     annotations,
   };
-  await storage.writeAtomic(layout.plan, JSON.stringify(plan, null, 2));
-  return plan;
+  if ((await storage.writeAtomic(layout.plan, JSON.stringify(plan, null, 2))).committed) return plan;
+  // Planned concurrently (a retried plan activity, a second start): the committed plan is the run's — shard
+  // indexes point into it — so use it, or refuse it as a changed config like any existing plan.
+  const committed = await readPlan(layout.runUri);
+  if (!committed) throw new Error(`${layout.plan}: committed by another attempt, then gone`);
+  if (committed.configHash !== hash) throw configChangedError(committed, config);
+  return committed;
 }
 
 /** `ConfigChanged`, with each changed field's old and new value and what to do instead. */

@@ -104,7 +104,8 @@ export async function computeThresholds(plan: RunPlan, ctx: StageContext = NO_CO
     method: 'exact (two-pass histogram selection)',
     rawScore: metadataRaw ? `precomputed: ${plan.config.score.precomputedColumn} over the metadata pool` : 'computed',
   };
-  await storage.writeAtomic(layout.thresholds, JSON.stringify(file, null, 2));
+  // No-clobber: select reads the committed file, so a concurrent attempt that committed first decides for both.
+  if (!(await storage.writeAtomic(layout.thresholds, JSON.stringify(file, null, 2))).committed) return readThresholds(plan.runUri);
   return thresholds;
 }
 

@@ -45,9 +45,10 @@ export async function writeReport(runUri: string, opts: WriteReportOptions = {})
   const layout = new RunLayout(opts.outUri ?? runUri);
   const json = layout.report;
   const html = layout.reportHtml;
-  await storage.writeAtomic(json, JSON.stringify(report, null, 2) + '\n');
+  // A view of the run's committed outputs, rebuilt whole by every finalize and `recaption report`: it replaces.
+  await storage.writeAtomic(json, JSON.stringify(report, null, 2) + '\n', { replace: true });
   const gallery = await buildGallery(runUri, report.examples, opts.gallery);
-  await storage.writeAtomic(html, renderReportHtml(report, gallery));
+  await storage.writeAtomic(html, renderReportHtml(report, gallery), { replace: true });
   return { report, json, html };
 }
 

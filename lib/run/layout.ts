@@ -62,9 +62,13 @@ export class RunLayout {
   resharded(index: number): string {
     return joinUri(this.reshardedDir, `${String(index).padStart(8, '0')}.tar`);
   }
+  /** The folder of a stage's commit markers. */
+  stageDir(stage: ShardStage): string {
+    return joinUri(this.runUri, 'work', stage);
+  }
   /** Commit marker of a stage: written after the stage's data, so its presence means the data is complete. */
   done(stage: ShardStage, shard: string): string {
-    return joinUri(this.runUri, 'work', stage, `${shard}.done.json`);
+    return joinUri(this.stageDir(stage), `${shard}.done.json`);
   }
   failure(stage: ShardStage, shard: string): string {
     return joinUri(this.runUri, 'failures', stage, `${shard}.json`);

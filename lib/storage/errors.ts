@@ -38,6 +38,11 @@ function httpStatus(err: unknown): number | undefined {
   return undefined;
 }
 
+/** GCS refused a conditional request: for a no-clobber upload, the object already exists (a lost race). */
+export function isPreconditionFailed(err: unknown): boolean {
+  return httpStatus(err) === 412;
+}
+
 /** GCS says so in a 404's message; fake-gcs-server answers a bare "Not Found". */
 export function isMissingBucket(err: unknown): boolean {
   return httpStatus(err) === 404 && /bucket does not exist/i.test((err as Error).message ?? '');

@@ -3,15 +3,18 @@ import { PassThrough, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { InputError } from '../errors';
 import { endWritable } from './end-writable';
-import { gcsInputError, isMissingBucket, type StorageOp } from './errors';
+import { gcsInputError, isMissingBucket, isPreconditionFailed, type StorageOp } from './errors';
 import { StorageReads } from './reads';
-import type { AtomicWriter, Storage, StorageStat } from './types';
+import type { AtomicWriter, Commit, CommitOptions, Storage, StorageStat } from './types';
 import { gcsUri, parseGcsUri } from './uri';
 
 /**
  * Storage over Google Cloud Storage (or anything speaking its JSON API, e.g. fake-gcs-server).
  * Atomicity comes from GCS itself: an object becomes visible only when its upload completes, so a
- * failed or aborted upload never leaves a partial object (no temp name + rename needed).
+ * failed or aborted upload never leaves a partial object (no temp name + rename needed). No-clobber commits
+ * (the default, see CommitOptions) carry the precondition `ifGenerationMatch: 0` — "only if no live object has
+ * this name" — which GCS checks when it finalises the object, so of racing uploads exactly one creates it and the
+ * others get 412; the client library retries such conditional uploads on transient errors by itself.
  */
 export class GcsStorage extends StorageReads implements Storage {
   constructor(private readonly client: GcsClient) {
@@ -53,22 +56,39 @@ export class GcsStorage extends StorageReads implements Storage {
     }
   }
 
-  async writeAtomic(uri: string, data: Buffer | string): Promise<void> {
+  async writeAtomic(uri: string, data: Buffer | string, opts: CommitOptions = {}): Promise<Commit> {
     // Single-request (multipart) upload: the object exists only once the request succeeds.
     const file = this.file(uri);
-    await this.guarded('write', uri, () => file.save(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, { resumable: false }));
+    const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    try {
+      await file.save(body, { resumable: false, ...uploadPreconditions(opts) });
+      return { committed: true };
+    } catch (err) {
+      if (!opts.replace && isPreconditionFailed(err)) return this.lostRace(uri);
+      throw this.classified(err, 'write', uri);
+    }
   }
 
-  async openAtomicWriter(uri: string): Promise<AtomicWriter> {
+  async openAtomicWriter(uri: string, opts: CommitOptions = {}): Promise<AtomicWriter> {
     // Resumable upload: survives transient network errors on large shards, and the object is only
     // finalised when the last chunk is accepted, so nothing is visible before commit().
-    const upload = this.file(uri).createWriteStream({ resumable: true });
+    const upload = this.file(uri).createWriteStream({ resumable: true, ...uploadPreconditions(opts) });
     // Callers write into `stream`, piped to the upload, so the upload's errors reach them classified (a missing
     // bucket, no permission: not retried) wherever they surface — on a write, on close, or at commit().
     const stream = new PassThrough();
     let state: 'open' | 'committed' | 'aborted' = 'open';
     let failure: Error | undefined;
+    // A lost race (412) can surface before the caller has written everything (GCS may check the precondition when
+    // the upload starts): the caller's bytes are then drained, not failed, and commit() reports the winner's object.
+    let lost = false;
     upload.on('error', (err: Error) => {
+      if (lost) return; // the refused upload's aftermath, if any
+      if (!opts.replace && isPreconditionFailed(err) && !failure) {
+        lost = true;
+        stream.unpipe(upload);
+        stream.resume();
+        return;
+      }
       failure ??= this.classified(err, 'write', uri) as Error;
       stream.destroy(failure);
     });
@@ -84,8 +104,8 @@ export class GcsStorage extends StorageReads implements Storage {
         try {
           if (failure) throw failure;
           if (!stream.writableEnded) stream.end();
-          await finished(stream); // every byte handed to the upload, which the pipe then ends
-          await endWritable(upload);
+          await finished(stream); // every byte handed to the upload (or drained after a lost race)
+          if (!lost) await endWritable(upload).catch((err: unknown) => (lost ? undefined : Promise.reject(err)));
           if (failure) throw failure;
           state = 'committed';
         } catch (err) {
@@ -94,6 +114,7 @@ export class GcsStorage extends StorageReads implements Storage {
           upload.destroy();
           throw failure ?? this.classified(err, 'write', uri);
         }
+        return lost ? this.lostRace(uri) : { committed: true };
       },
       abort: async () => {
         if (state !== 'open') return;
@@ -103,6 +124,15 @@ export class GcsStorage extends StorageReads implements Storage {
         await finished(upload).catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * A no-clobber upload was refused (412): another attempt committed the object first. Checked, not assumed — the
+   * object must be there (were it deleted since, nothing is committed: fail, and let the retry write it).
+   */
+  private async lostRace(uri: string): Promise<Commit> {
+    if (!(await this.exists(uri))) throw new Error(`upload of ${uri} was refused as already committed, but no object is there; retry`);
+    return { committed: false };
   }
 
   /** Every object under the folder `prefixUri`, with its metadata, in one paginated listing. */
@@ -138,6 +168,11 @@ export class GcsStorage extends StorageReads implements Storage {
       throw this.classified(err, 'stat', uri);
     }
   }
+}
+
+/** `ifGenerationMatch: 0` (create only) unless the caller replaces on purpose. */
+function uploadPreconditions(opts: CommitOptions): { preconditionOpts?: { ifGenerationMatch: number } } {
+  return opts.replace ? {} : { preconditionOpts: { ifGenerationMatch: 0 } };
 }
 
 function statOf(meta: File['metadata']): StorageStat {

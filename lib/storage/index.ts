@@ -4,7 +4,7 @@ import { LocalStorage } from './local';
 import type { Storage, StorageOptions } from './types';
 import { isGcsUri } from './uri';
 
-export type { AtomicWriter, Storage, StorageOptions, StorageStat } from './types';
+export type { AtomicWriter, Commit, CommitOptions, Storage, StorageOptions, StorageStat } from './types';
 export { baseName, isGcsUri, joinUri, localPath, parseGcsUri } from './uri';
 export { LocalStorage } from './local';
 export { GcsStorage } from './gcs';
@@ -33,6 +33,15 @@ export function storageFor(uri: string, opts: StorageOptions = {}): Storage {
     gcsClients.set(cacheKey, storage);
   }
   return storage;
+}
+
+/**
+ * The options storageFor takes from this thread's environment (STORAGE_EMULATOR_HOST), for another thread to pass
+ * to its storageFor: a worker thread has an environment of its own (and under jest, the test's is not the process's).
+ */
+export function storageOptionsHere(): StorageOptions {
+  const endpoint = process.env.STORAGE_EMULATOR_HOST;
+  return endpoint ? { gcsApiEndpoint: endpoint } : {};
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { endWritable } from './end-writable';
 import { localInputError, type StorageOp } from './errors';
 import { StorageReads } from './reads';
-import type { AtomicWriter, Storage, StorageStat } from './types';
+import type { AtomicWriter, Commit, CommitOptions, Storage, StorageStat } from './types';
 import { localPath } from './uri';
 
 /** Temp files are `.{name}.tmp-{16 hex}` next to the target: same directory so rename(2) is atomic. */
@@ -43,6 +43,59 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** link(2) errors that mean the filesystem has no hard links (vfat, some FUSE and network mounts), not a refusal. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+/** What is at `target` after a lost race is a committed file; a folder there is a bad path, not a commit. */
+async function checkCommitted(target: string): Promise<void> {
+  const st = await fsp.stat(target);
+  if (!st.isFile()) throw Object.assign(new Error(`${target} exists and is not a file`), { code: st.isDirectory() ? 'EISDIR' : 'EEXIST' });
+}
+
+/**
+ * THE local commit: every write ends here, turning its finished (fsynced) temp file into the object at `target`.
+ * No-clobber by default — link(2) creates the name only if nothing holds it (EEXIST otherwise), atomically, so of
+ * two racing attempts exactly one wins, which an exists-check before a rename cannot promise; the temp name is
+ * dropped after. The loser's temp file is removed and `committed: false` returned once the winner's file is
+ * seen. `replace` renames over whatever is there. Where the filesystem has no hard links, an exists-check then
+ * rename is the best it offers (a narrow race, never a half-written file).
+ */
+async function publish(tmp: string, target: string, opts: CommitOptions): Promise<Commit> {
+  const dir = path.dirname(target);
+  const lost = async (): Promise<Commit> => {
+    await fsp.rm(tmp, { force: true });
+    await checkCommitted(target);
+    return { committed: false };
+  };
+  if (opts.replace) {
+    await fsp.rename(tmp, target);
+  } else {
+    try {
+      await fsp.link(tmp, target);
+    } catch (err) {
+      if (errCode(err) === 'EEXIST') return lost();
+      if (!NO_HARD_LINKS.has(errCode(err) ?? '')) throw err;
+      const present = await fsp.stat(target).then(
+        () => true,
+        (e: unknown) => {
+          if (errCode(e) === 'ENOENT') return false;
+          throw e;
+        },
+      );
+      if (present) return lost();
+      await fsp.rename(tmp, target);
+    }
+  }
+  await fsyncDir(dir);
+  // Linked: the temp name is now a second name of the committed file; drop it (a crash here leaves a hidden temp).
+  if (!opts.replace) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+  return { committed: true };
+}
+
 /** Storage over the local filesystem. Uris are plain paths or `file://` URIs. */
 export class LocalStorage extends StorageReads implements Storage {
   protected isNotFound(err: unknown): boolean {
@@ -72,29 +125,28 @@ export class LocalStorage extends StorageReads implements Storage {
     return fs.createReadStream(localPath(uri));
   }
 
-  writeAtomic(uri: string, data: Buffer | string): Promise<void> {
+  writeAtomic(uri: string, data: Buffer | string, opts: CommitOptions = {}): Promise<Commit> {
     return this.guarded('write', uri, async () => {
       const target = localPath(uri);
       await fsp.mkdir(path.dirname(target), { recursive: true });
       const tmp = tempPathFor(target);
       try {
-        const fh = await fsp.open(tmp, 'w');
+        const fh = await fsp.open(tmp, 'wx');
         try {
           await fh.writeFile(data);
           await fh.sync();
         } finally {
           await fh.close();
         }
-        await fsp.rename(tmp, target);
+        return await publish(tmp, target, opts);
       } catch (err) {
         await fsp.rm(tmp, { force: true });
         throw err;
       }
-      await fsyncDir(path.dirname(target));
     });
   }
 
-  async openAtomicWriter(uri: string): Promise<AtomicWriter> {
+  async openAtomicWriter(uri: string, opts: CommitOptions = {}): Promise<AtomicWriter> {
     const target = localPath(uri);
     const tmp = tempPathFor(target);
     // Open the file now so a bad path, permission or disk error surfaces here, not on the first write.
@@ -128,14 +180,14 @@ export class LocalStorage extends StorageReads implements Storage {
           await waitClosed(stream);
           // fsync through a fresh descriptor: it flushes the file's data whichever fd wrote it.
           await fsyncFile(tmp);
-          await fsp.rename(tmp, target);
+          const result = await publish(tmp, target, opts);
           state = 'committed';
+          return result;
         } catch (err) {
           state = 'aborted';
           await cleanup();
           throw this.classified(err, 'write', uri);
         }
-        await fsyncDir(path.dirname(target));
       },
       abort: async () => {
         if (state !== 'open') return;

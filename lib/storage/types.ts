@@ -1,6 +1,29 @@
 import type { Readable, Writable } from 'node:stream';
 
 /**
+ * How a commit treats an object already at its uri. Every write is a commit (temp name or single upload, then
+ * publish), and by default the FIRST commit wins: a retried or duplicated attempt (a Temporal retry while the
+ * first attempt still runs, two workers, two processes) can never overwrite what another attempt committed —
+ * on GCS by the precondition `ifGenerationMatch: 0`, locally by link(2), which fails if the name exists.
+ */
+export interface CommitOptions {
+  /**
+   * Replace whatever is at the uri (last commit wins). Only for outputs a later execution legitimately rewrites —
+   * run-level views such as finalize's manifest and report, and files a user asked a command to (re)write.
+   */
+  replace?: boolean;
+}
+
+/** What a commit did. */
+export interface Commit {
+  /**
+   * true: these bytes are now the object at the uri. false (never with `replace`): another attempt had committed
+   * the uri first — checked to exist — and its object was left as it was; these bytes were dropped.
+   */
+  committed: boolean;
+}
+
+/**
  * A streaming write whose result appears at its uri only on `commit()`; `abort()` leaves nothing behind.
  * Stage outputs are written this way so a crashed or retried activity never leaves a half-written file
  * that a resumed run would mistake for committed work.
@@ -8,8 +31,8 @@ import type { Readable, Writable } from 'node:stream';
 export interface AtomicWriter {
   /** Write the bytes here; respect its backpressure (`write()` returning false / 'drain'). */
   readonly stream: Writable;
-  /** Finish the stream and publish the object under its final name. */
-  commit(): Promise<void>;
+  /** Finish the stream and publish the object under its final name, by the writer's CommitOptions. */
+  commit(): Promise<Commit>;
   /** Drop everything written so far. Safe to call after a failed commit, and more than once. */
   abort(): Promise<void>;
 }
@@ -33,10 +56,13 @@ export interface Storage {
   readText(uri: string): Promise<string>;
   /** Streaming read; a missing object is reported as an `InputError('MissingInput')` 'error' event. */
   createReadStream(uri: string): Readable;
-  /** Whole-object write that is never visible half-written (temp name + commit). Creates parent folders. */
-  writeAtomic(uri: string, data: Buffer | string): Promise<void>;
-  /** Streaming variant of `writeAtomic`: nothing is visible at `uri` until `commit()`. */
-  openAtomicWriter(uri: string): Promise<AtomicWriter>;
+  /**
+   * Whole-object write that is never visible half-written (temp name + commit), creating parent folders. Without
+   * `replace`, an object already at `uri` is kept and `{ committed: false }` returned (see CommitOptions).
+   */
+  writeAtomic(uri: string, data: Buffer | string, opts?: CommitOptions): Promise<Commit>;
+  /** Streaming variant of `writeAtomic`: nothing is visible at `uri` until `commit()`, which follows `opts` alike. */
+  openAtomicWriter(uri: string, opts?: CommitOptions): Promise<AtomicWriter>;
   /**
    * Full uris of every object under the folder `prefixUri`, RECURSIVELY, sorted by plain string order.
    * `prefixUri` is treated as a folder: `gs://b/run` lists `gs://b/run/...` but not `gs://b/run2/...`.

@@ -119,6 +119,7 @@ describe('recaption worker start-up checks', () => {
     async () => {
       const r = await runCli(['worker', ...GPU_ONLY, '--config', writeRunConfig(TINY_CAPTIONER, TINY_CLIP)], NO_SERVER);
       expect(r.stderr).toMatch(/captioner .*tiny-vit-gpt2 \(fp32, cpu\) loaded and checked/);
+      expect(r.stderr).toMatch(/captioner .*tiny-vit-gpt2: generation in ONNX Runtime \(Loop graph\)/);
       expect(r.stderr).toMatch(/clip .*tiny-clip \(fp32, cpu\) loaded and checked/);
       // No server: the connection fails, which is not bad input.
       expect(r.code).toBe(1);

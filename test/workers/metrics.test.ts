@@ -29,6 +29,20 @@ describe('worker metrics', () => {
     expect(total(s, 'recaption_stage_failures_total', { stage: 'select', type: 'CorruptShard' })).toBe(1);
   });
 
+  it("splits the annotate stage thread's busy time into ONNX Runtime and JS, per sample of the attempt", async () => {
+    const m = createWorkerMetrics();
+    // a resumed attempt: 40 of the shard's 100 samples were committed before, so 60 were prepared and run here
+    m.stageFinished('annotate', { shard: '00000000', skipped: false, samples: 100, failed: 0, counts: { decoded: 60, resumedAt: 40, mainThreadMs: 900, onnxRunMs: 870, prepThreads: 3 } }, 2);
+    m.stageFinished('annotate', { shard: '00000001', skipped: true, samples: 100, failed: 0, counts: { mainThreadMs: 5000, onnxRunMs: 1 } }, 0.01);
+    const s = await read(m);
+    expect(total(s, 'recaption_stage_main_thread_seconds_total', { stage: 'annotate', part: 'onnx' })).toBeCloseTo(0.87);
+    expect(total(s, 'recaption_stage_main_thread_seconds_total', { stage: 'annotate', part: 'js' })).toBeCloseTo(0.03);
+    expect(total(s, 'recaption_stage_main_thread_js_ms_per_sample_sum', { stage: 'annotate' })).toBeCloseTo(0.5);
+    expect(total(s, 'recaption_stage_main_thread_js_ms_per_sample_bucket', { stage: 'annotate', le: '0.3' })).toBe(0);
+    expect(total(s, 'recaption_stage_main_thread_js_ms_per_sample_bucket', { stage: 'annotate', le: '1' })).toBe(1);
+    expect(total(s, 'recaption_prep_threads', {})).toBe(3);
+  });
+
   it('adds busy time while an activity runs, per task queue, and counts running activities', async () => {
     const m = createWorkerMetrics();
     const endA = m.activityStarted('q');

@@ -6,7 +6,7 @@ import type * as ort from 'onnxruntime-node';
 import { InputError } from '../../errors';
 import type { DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type TensorSpec } from '../model-folder';
-import { floatInputType, floatTensor, int64Tensor, lastPositionLogits, runSession, selectRows, type Session } from '../session';
+import { floatInputType, floatTensor, int64Tensor, lastPositionLogits, runSession, selectRows, type SessionInfo } from '../session';
 
 export interface CacheShape {
   layers: number;
@@ -43,7 +43,7 @@ export function cacheSpecs(layers: number, sides: readonly string[] = ['']): { p
 }
 
 /** How many layers the decoder caches: its `past_key_values.{i}[.side].key` inputs. */
-export function cachedLayers(session: Session, side = ''): number {
+export function cachedLayers(session: SessionInfo, side = ''): number {
   const key = new RegExp(`^past_key_values\\.\\d+\\.${side ? `${side}\\.` : ''}key$`);
   return session.inputNames.filter((n) => key.test(n)).length;
 }
@@ -52,7 +52,7 @@ export function cachedLayers(session: Session, side = ''): number {
  * The decoder's cached layer count for its signature. Refused when it has no cache inputs (`expected` says what
  * kind of decoder was expected) or when config.json's layer count (`config.key` names the field) disagrees.
  */
-export function checkedLayers(session: Session, file: string, side: string, expected: string, config: { layers: number | undefined; key: string }): number {
+export function checkedLayers(session: SessionInfo, file: string, side: string, expected: string, config: { layers: number | undefined; key: string }): number {
   const layers = cachedLayers(session, side);
   if (layers === 0) {
     throw new InputError('BadModel', `${file}: no past_key_values.${cacheSuffix('{i}', side, 'key')} inputs; expected ${expected} (inputs: ${session.inputNames.join(', ')})`);
@@ -65,16 +65,17 @@ export function checkedLayers(session: Session, file: string, side: string, expe
 
 /**
  * The cache's shape: heads and head size from past_key_values.0[.side].key when the export makes them static,
- * else from config.json's head count and width (`config.source` names those fields in the error).
+ * else from config.json's head count and width (`config.source` names those fields in the error). `decoder.info`:
+ * the decoder's interface, from its session or from its file (decoder-source.ts).
  */
-export function readCacheShape(decoder: LoadedSession, side: string, config: { heads: number | undefined; hidden: number | undefined; source: string }): CacheShape {
+export function readCacheShape(decoder: { file: string; info: SessionInfo }, side: string, config: { heads: number | undefined; hidden: number | undefined; source: string }): CacheShape {
   const key = `past_key_values.${cacheSuffix(0, side, 'key')}`;
-  const heads = staticDim(decoder.session, key, 'input', 1) ?? config.heads;
-  const headDim = staticDim(decoder.session, key, 'input', 3) ?? (config.hidden && heads ? config.hidden / heads : undefined);
+  const heads = staticDim(decoder.info, key, 'input', 1) ?? config.heads;
+  const headDim = staticDim(decoder.info, key, 'input', 3) ?? (config.hidden && heads ? config.hidden / heads : undefined);
   if (!heads || !headDim || !Number.isInteger(headDim)) {
     throw new InputError('BadModel', `${decoder.file}: cannot tell the number of heads / head size (not static in the model nor in ${config.source})`);
   }
-  return { layers: cachedLayers(decoder.session, side), heads, headDim };
+  return { layers: cachedLayers(decoder.info, side), heads, headDim };
 }
 
 /** The first step's past: key and value per layer, each empty [rows, heads, 0, head size] (one shared tensor). */

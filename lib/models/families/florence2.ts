@@ -1,7 +1,7 @@
 /**
  * Florence-2 in the transformers.js (onnx-community) layout. Per batch: onnx/vision_encoder.onnx turns pixels into
- * image_features, onnx/embed_tokens.onnx embeds the task prompt ("<CAPTION>" -> "What does the image describe?"),
- * onnx/encoder_model.onnx encodes concat(image_features, prompt embeddings). Per step: embed_tokens embeds the
+ * image_features, onnx/encoder_model.onnx encodes concat(image_features, task prompt embeddings) — the task prompt
+ * ("<CAPTION>" -> "What does the image describe?") is embedded once at load by onnx/embed_tokens.onnx. Per step: embed_tokens embeds the
  * new decoder tokens and onnx/decoder_model_merged.onnx runs with two caches per layer:
  *   past_key_values.{i}.decoder.* grows by one position a step (self-attention);
  *   past_key_values.{i}.encoder.* (cross-attention K/V) is computed on the first step and handed back unchanged.
@@ -16,12 +16,15 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import type { DecodeOptions } from '../preprocess';
-import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows } from '../session';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, withSessions, type FamilyParts } from './caption-family';
+import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, type SessionInfo } from '../session';
+import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
+import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, emptyPast, feedPast, onesMask, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
+import { prepareGeneration, promptEmbeddings, readModel, type GenerationOptions } from '../generation-graph/graph-generator';
+import { knownVocab } from '../generation-graph/loop-graph';
 
 /** processing_florence2.py's captioning tasks and prompts; a folder's preprocessor_config.json may restate them. */
 export const FLORENCE2_CAPTION_TASKS: Readonly<Record<string, string>> = {
@@ -31,7 +34,7 @@ export const FLORENCE2_CAPTION_TASKS: Readonly<Record<string, string>> = {
 };
 export const DEFAULT_FLORENCE2_TASK = '<CAPTION>';
 
-export interface Florence2Options extends RuntimeOptions, DecodeOptions {
+export interface Florence2Options extends RuntimeOptions, DecodeOptions, GenerationOptions {
   /** Captioning task token (default `<CAPTION>`). */
   taskPrompt?: string;
 }
@@ -80,17 +83,20 @@ export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenize
   const taskIds = tokenizer.encodeOne(promptText);
 
   const image = await loadImageInput(folder, opts);
-  return withSessions(folder, opts, async (open) => {
+  return withSessions(folder, opts, async (open, close) => {
     const hidden = text.d_model;
     const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
     const vision = await open('vision_encoder', {
       inputs: [{ name: 'pixel_values', types: FLOAT_TYPES, rank: 4, dims: { 1: 3, 2: image.size[0], 3: image.size[1] } }],
       outputs: [{ name: 'image_features', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
     });
-    const embed = await open('embed_tokens', {
-      inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }],
-      outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
-    });
+    const openEmbed = (o: OpenSession): Promise<LoadedSession> =>
+      o('embed_tokens', {
+        inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }],
+        outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
+      });
+    // Opened on either route: it embeds the task prompt (and the graph's decoder prompt) once; only the JS loop keeps it.
+    const embed = await openEmbed(open);
     const encoder = await open('encoder_model', {
       inputs: [
         { name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3, dims: hiddenDims },
@@ -99,26 +105,43 @@ export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenize
       outputs: [{ name: 'last_hidden_state', types: FLOAT_TYPES, rank: 3, dims: hiddenDims }],
     });
     // A tokenizer that does not fit the decoder's vocabulary is refused here, not discovered per sample.
-    const decoder = await open(
-      'decoder_model_merged',
-      (session, file) => decoderSignature(session, file, text.decoder_layers, hidden),
-      (session, file) =>
-        checkTokenizerFits(
-          tokenizer,
-          { vocab: [[staticDim(session, 'logits', 'output', 2), `${file} logits`], [text.vocab_size, `${configFile} text_config.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } },
-          folder.display('tokenizer.json'),
-        ),
+    const signature = (info: SessionInfo, file: string): SessionSignature => decoderSignature(info, file, text.decoder_layers, hidden);
+    const decoder = await DecoderSource.open(folder, DECODER, opts, open, signature, (info, file) =>
+      checkTokenizerFits(
+        tokenizer,
+        { vocab: [[staticDim(info, 'logits', 'output', 2), `${file} logits`], [text.vocab_size, `${configFile} text_config.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } },
+        folder.display('tokenizer.json'),
+      ),
     );
 
     const cache = readCacheShape(decoder, 'decoder', { heads: text.decoder_attention_heads, hidden, source: `${configFile} text_config decoder_attention_heads/d_model` });
     const promptIds = forcedBos === undefined || forcedBos === null ? [start] : [start, forcedBos];
-    const parts = { modelDir: folder.dir, tokenizer, image, sessions: { vision, embed, encoder, decoder }, cache, promptIds, eosIds };
-    return new Florence2(parts, task, taskIds);
+    // The task prompt is the same for every row: embedded once here (the graph route keeps no embed_tokens session).
+    const taskPrompt = { length: taskIds.length, embeds: readFloats(await embedIds(embed, [taskIds]), embed.file), file: embed.file };
+    const vocab = staticDim(decoder.info, 'logits', 'output', 2);
+    const generation = await prepareGeneration(decoder, opts, async (model) => ({
+      family: 'florence2',
+      decoder: model,
+      embed: await readModel(embed.file),
+      context: 'encoder_hidden_states',
+      promptIds,
+      promptEmbeds: await promptEmbeddings(embed, promptIds, floatInputType(decoder.info, 'inputs_embeds')),
+      eosIds,
+      vocab: knownVocab(decoder.file, vocab, text.vocab_size),
+      cache: { ...cache, growing: 'decoder', fixed: 'encoder' },
+    }));
+    if (generation.route.kind === 'graph') await close(embed);
+    const steps = await StepSessions.forRoute(generation.route, folder, opts, open, async (o) => ({ decoder: await o(DECODER, signature), embed: await openEmbed(o) }));
+    const contextType = floatInputType(decoder.info, 'encoder_hidden_states');
+    const parts = { modelDir: folder.dir, tokenizer, image, sessions: { vision, encoder }, steps, contextType, cache, promptIds, eosIds, generation };
+    return new Florence2(parts, task, taskPrompt);
   });
 }
 
+const DECODER = 'decoder_model_merged';
+
 /** The onnx-community merged decoder: inputs_embeds in, two caches per layer, layer count from its own inputs. */
-function decoderSignature(session: ort.InferenceSession, file: string, configLayers: number | undefined, hidden: number | undefined): SessionSignature {
+function decoderSignature(session: SessionInfo, file: string, configLayers: number | undefined, hidden: number | undefined): SessionSignature {
   const layers = checkedLayers(session, file, 'decoder', "Florence-2's merged decoder with cache", { layers: configLayers, key: 'config.json text_config.decoder_layers' });
   const { past, present } = cacheSpecs(layers, ['decoder', 'encoder']);
   const hiddenDims: Record<number, number> = hidden ? { 2: hidden } : {};
@@ -135,10 +158,15 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
   };
 }
 
+/** The image side's sessions. */
 interface Sessions {
   vision: LoadedSession;
-  embed: LoadedSession;
   encoder: LoadedSession;
+}
+
+/** The sessions the JS loop steps with. */
+interface Steps {
+  embed: LoadedSession;
   decoder: LoadedSession;
 }
 
@@ -153,39 +181,39 @@ async function embedIds({ session, file }: LoadedSession, tokens: readonly (read
   return out;
 }
 
-class Florence2 extends CaptionFamily<Sessions> {
+class Florence2 extends CaptionFamily<Sessions, Steps> {
   readonly family = 'florence2';
 
   constructor(
-    parts: FamilyParts<Sessions>,
-    /** the task token (e.g. `<CAPTION>`) and its prompt ids, fed to the encoder after the image features */
+    parts: FamilyParts<Sessions, Steps>,
+    /** the task token (e.g. `<CAPTION>`), fed to the encoder after the image features */
     readonly task: string,
-    private readonly taskIds: readonly number[],
+    /** the task prompt's token count and embeddings [length, hidden] as float32, from embed_tokens (`file`) at load */
+    private readonly taskPrompt: { length: number; embeds: Float32Array; file: string },
   ) {
     super(parts);
   }
 
-  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
-    const { vision, embed, encoder, decoder } = this.parts.sessions;
+  /** The encoder's states over [image features, task prompt], in the element type the decoder takes. */
+  async context(pixels: readonly PixelTensor[]): Promise<ort.Tensor> {
+    const { vision, encoder } = this.parts.sessions;
     const rows = pixels.length;
     const image = (await runSession(vision.session, vision.file, { pixel_values: pixelValues(vision.session, this.parts.image, pixels) }))['image_features'];
     if (!image || image.dims.length !== 3 || image.dims[0] !== rows) {
       throw new InputError('BadModel', `${vision.file}: image_features has shape [${image?.dims.join(', ') ?? 'missing'}], expected [${rows}, tokens, hidden]`);
     }
-    const prompt = await embedIds(embed, pixels.map(() => this.taskIds));
     const hidden = image.dims[2]!;
-    if (prompt.dims[2] !== hidden) throw new InputError('BadModel', `${embed.file}: embeddings are ${prompt.dims[2]} wide but ${vision.file} gives ${hidden}`);
+    const { length: promptLen, embeds: txt, file } = this.taskPrompt;
+    if (txt.length !== promptLen * hidden) throw new InputError('BadModel', `${file}: embeddings are ${txt.length / promptLen} wide but ${vision.file} gives ${hidden}`);
 
     // Encoder input per row: the image tokens, then the task prompt's tokens (transformers.js's merge order).
     const imageLen = image.dims[1]!;
-    const promptLen = this.taskIds.length;
     const len = imageLen + promptLen;
     const img = readFloats(image, vision.file);
-    const txt = readFloats(prompt, embed.file);
     const joined = new Float32Array(rows * len * hidden);
     for (let r = 0; r < rows; r++) {
       joined.set(img.subarray(r * imageLen * hidden, (r + 1) * imageLen * hidden), r * len * hidden);
-      joined.set(txt.subarray(r * promptLen * hidden, (r + 1) * promptLen * hidden), (r * len + imageLen) * hidden);
+      joined.set(txt, (r * len + imageLen) * hidden);
     }
     const mask = onesMask(rows, len);
     const inputsEmbeds = floatTensor(floatInputType(encoder.session, 'inputs_embeds'), joined, [rows, len, hidden]);
@@ -193,7 +221,14 @@ class Florence2 extends CaptionFamily<Sessions> {
     if (!states || states.dims.length !== 3 || states.dims[0] !== rows || states.dims[1] !== len) {
       throw new InputError('BadModel', `${encoder.file}: last_hidden_state has shape [${states?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${len}, hidden]`);
     }
-    return new Florence2DecodeState(embed, decoder, asFloatType(states, floatInputType(decoder.session, 'encoder_hidden_states'), encoder.file), mask, this.parts.cache);
+    return asFloatType(states, this.parts.contextType, encoder.file);
+  }
+
+  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
+    const { embed, decoder } = await this.parts.steps.get();
+    const states = await this.context(pixels);
+    // The encoder input is never padded: its mask is all ones.
+    return new Florence2DecodeState(embed, decoder, states, onesMask(states.dims[0]!, states.dims[1]!), this.parts.cache);
   }
 }
 

@@ -15,12 +15,15 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import type { DecodeOptions } from '../preprocess';
-import { boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, type Session } from '../session';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, withSessions, type FamilyParts } from './caption-family';
+import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, type SessionInfo } from '../session';
+import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
+import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, onesMask, positionIds, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import { checkTokenizerFits } from '../tokenizer-check';
 import type { PixelTensor, RuntimeOptions } from '../types';
+import { prepareGeneration, promptEmbeddings, readModel, type GenerationOptions } from '../generation-graph/graph-generator';
+import { knownVocab } from '../generation-graph/loop-graph';
 
 const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
 const specialIds = {
@@ -52,7 +55,7 @@ export interface PrefixLmOptions {
   textPrompt?: string;
 }
 
-export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer, opts: RuntimeOptions & DecodeOptions & PrefixLmOptions): Promise<CaptionModel> {
+export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer, opts: RuntimeOptions & DecodeOptions & PrefixLmOptions & GenerationOptions): Promise<CaptionModel> {
   const configFile = folder.display('config.json');
   const config = await folder.readJson('config.json', blip2ConfigSchema);
   const gen = (await folder.readJson('generation_config.json', generationConfigSchema, { optional: true })) ?? {};
@@ -71,22 +74,26 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
   // The decoder defines the LM; the embedding width every other graph must produce is checked against it.
   const configWidth = text.word_embed_proj_dim ?? text.hidden_size;
   const widthSource = `${configFile} text_config.${text.word_embed_proj_dim ? 'word_embed_proj_dim' : 'hidden_size'}`;
-  return withSessions(folder, opts, async (open) => {
-    const decoder = await open('decoder_model_merged', (s, file) => decoderSignature(s, file, text.num_hidden_layers, text.vocab_size), (s, file) => {
-      expectWidth(s, file, 'inputs_embeds', 'input', configWidth, widthSource);
+  return withSessions(folder, opts, async (open, close) => {
+    const signature = (info: SessionInfo, file: string): SessionSignature => decoderSignature(info, file, text.num_hidden_layers, text.vocab_size);
+    const decoder = await DecoderSource.open(folder, DECODER, opts, open, signature, (info, file) => {
+      expectWidth(info, file, 'inputs_embeds', 'input', configWidth, widthSource);
       const vocab: [number | undefined, string][] = [
-        [staticDim(s, 'logits', 'output', 2), `${file} logits`],
+        [staticDim(info, 'logits', 'output', 2), `${file} logits`],
         [text.vocab_size, `${configFile} text_config.vocab_size`],
       ];
       checkTokenizerFits(tokenizer, { vocab, ids: { bos_token_id: bos, eos_token_id: eosIds } }, folder.display('tokenizer.json'));
     });
-    const width = configWidth ?? staticDim(decoder.session, 'inputs_embeds', 'input', 2);
+    const width = configWidth ?? staticDim(decoder.info, 'inputs_embeds', 'input', 2);
     const source = configWidth !== undefined ? widthSource : `inputs_embeds of ${decoder.file}`;
-    const embed = await open(
-      'embed_tokens',
-      { inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }], outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 }] },
-      (s, file) => expectWidth(s, file, 'inputs_embeds', 'output', width, source),
-    );
+    const openEmbed = (o: OpenSession): Promise<LoadedSession> =>
+      o(
+        'embed_tokens',
+        { inputs: [{ name: 'input_ids', types: ['int64'], rank: 2 }], outputs: [{ name: 'inputs_embeds', types: FLOAT_TYPES, rank: 3 }] },
+        (s, file) => expectWidth(s, file, 'inputs_embeds', 'output', width, source),
+      );
+    // Opened on either route: it embeds the prompt once for the graph; only the JS loop keeps it.
+    const embed = await openEmbed(open);
     const vision = await open(
       'vision_encoder',
       {
@@ -103,9 +110,26 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
     );
 
     const cache = readCacheShape(decoder, '', { heads: text.num_attention_heads, hidden: text.hidden_size, source: `${configFile} text_config num_attention_heads/hidden_size` });
-    return new PrefixLm({ modelDir: folder.dir, tokenizer, image, sessions: { vision, embed, decoder }, cache, promptIds, eosIds }, config.num_query_tokens);
+    const embedsType = floatInputType(decoder.info, 'inputs_embeds');
+    const vocab = staticDim(decoder.info, 'logits', 'output', 2);
+    const generation = await prepareGeneration(decoder, opts, async (model) => ({
+      family: 'prefix-lm',
+      decoder: model,
+      embed: await readModel(embed.file),
+      context: 'prefix',
+      promptIds,
+      promptEmbeds: await promptEmbeddings(embed, promptIds, embedsType),
+      eosIds,
+      vocab: knownVocab(decoder.file, vocab, text.vocab_size),
+      cache: { ...cache, growing: '' },
+    }));
+    if (generation.route.kind === 'graph') await close(embed);
+    const steps = await StepSessions.forRoute(generation.route, folder, opts, open, async (o) => ({ decoder: await o(DECODER, signature), embed: await openEmbed(o) }));
+    return new PrefixLm({ modelDir: folder.dir, tokenizer, image, sessions: { vision }, steps, contextType: embedsType, cache, promptIds, eosIds, generation }, config.num_query_tokens);
   });
 }
+
+const DECODER = 'decoder_model_merged';
 
 /**
  * BOS then the prompt's tokens, as Blip2Processor feeds them: OPT's tokenizer.json already prepends BOS (`</s>`),
@@ -119,7 +143,7 @@ function promptTokens(tokenizer: TextTokenizer, bos: number, textPrompt: string 
 }
 
 /** A static last-axis size that differs from the LM's input width is refused at load, naming both sides. */
-function expectWidth(session: Session, file: string, name: string, kind: 'input' | 'output', width: number | undefined, source: string): void {
+function expectWidth(session: SessionInfo, file: string, name: string, kind: 'input' | 'output', width: number | undefined, source: string): void {
   const actual = staticDim(session, name, kind, 2);
   if (width !== undefined && actual !== undefined && actual !== width) {
     throw new InputError('BadModel', `${file}: ${kind} '${name}' is ${actual} wide but the language model takes ${width}-wide input embeddings (${source})`);
@@ -127,7 +151,7 @@ function expectWidth(session: Session, file: string, name: string, kind: 'input'
 }
 
 /** Decoder-only LM with cache, taking inputs_embeds (Optimum's text-generation-with-past names otherwise). */
-function decoderSignature(session: Session, file: string, configLayers: number | undefined, vocab: number | undefined): SessionSignature {
+function decoderSignature(session: SessionInfo, file: string, configLayers: number | undefined, vocab: number | undefined): SessionSignature {
   const layers = checkedLayers(session, file, '', 'a decoder-only LM with cache', { layers: configLayers, key: 'config.json text_config.num_hidden_layers' });
   const { past: kv, present } = cacheSpecs(layers);
   return {
@@ -143,23 +167,37 @@ function decoderSignature(session: Session, file: string, configLayers: number |
   };
 }
 
-interface Sessions {
-  vision: LoadedSession;
+/** The sessions the JS loop steps with. */
+interface Steps {
   embed: LoadedSession;
   decoder: LoadedSession;
 }
 
-class PrefixLm extends CaptionFamily<Sessions> {
+class PrefixLm extends CaptionFamily<{ vision: LoadedSession }, Steps> {
   readonly family = 'prefix-lm';
 
   constructor(
-    parts: FamilyParts<Sessions>,
+    parts: FamilyParts<{ vision: LoadedSession }, Steps>,
     private readonly queryTokens: number | undefined,
   ) {
     super(parts);
   }
 
+  /** The image prefix [rows, queries, width], in the element type the decoder's inputs_embeds take. */
+  async context(pixels: readonly PixelTensor[]): Promise<ort.Tensor> {
+    const features = await this.imageFeatures(pixels);
+    return asFloatType(features, this.parts.contextType, this.parts.sessions.vision.file);
+  }
+
   async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
+    const steps = await this.parts.steps.get();
+    const features = await this.context(pixels);
+    const dims = features.dims;
+    return new PrefixLmDecodeState(steps, readFloats(features, this.parts.sessions.vision.file), dims[1]!, dims[2]!, pixels.length, this.parts.cache);
+  }
+
+  /** vision_encoder's image_features for a batch, shape-checked. */
+  private async imageFeatures(pixels: readonly PixelTensor[]): Promise<ort.Tensor> {
     const { session, file } = this.parts.sessions.vision;
     const out = await runSession(session, file, { pixel_values: pixelValues(session, this.parts.image, pixels) });
     const features = out['image_features'];
@@ -167,7 +205,7 @@ class PrefixLm extends CaptionFamily<Sessions> {
     if (!features || dims.length !== 3 || dims[0] !== pixels.length || (this.queryTokens !== undefined && dims[1] !== this.queryTokens)) {
       throw new InputError('BadModel', `${file}: image_features have shape [${dims.join(', ') || 'missing'}], expected [${pixels.length}, ${this.queryTokens ?? 'query tokens'}, width]`);
     }
-    return new PrefixLmDecodeState(this.parts.sessions, readFloats(features, file), dims[1]!, dims[2]!, pixels.length, this.parts.cache);
+    return features;
   }
 }
 
@@ -176,7 +214,7 @@ class PrefixLmDecodeState extends CachedDecodeState {
   private readonly embedsType: 'float32' | 'float16';
 
   constructor(
-    private readonly sessions: Sessions,
+    private readonly sessions: Steps,
     /** [rows, queries, width] float32; consumed by the first step, then dropped */
     private imageFeatures: Float32Array | undefined,
     private readonly queries: number,

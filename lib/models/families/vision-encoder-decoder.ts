@@ -9,12 +9,15 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import type { DecodeOptions } from '../preprocess';
-import { asFloatType, boolTensor, floatInputType, int64Tensor, runSession, selectRows } from '../session';
+import { asFloatType, boolTensor, floatInputType, int64Tensor, runSession, selectRows, type SessionInfo } from '../session';
 import { checkTokenizerFits } from '../tokenizer-check';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, withSessions } from './caption-family';
+import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions } from './caption-family';
+import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, onesMask, positionIds, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
 import type { PixelTensor, RuntimeOptions } from '../types';
+import { prepareGeneration, type GenerationOptions } from '../generation-graph/graph-generator';
+import { knownVocab } from '../generation-graph/loop-graph';
 
 const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
 const specialIds = {
@@ -42,7 +45,7 @@ const generationConfigSchema = z.object(specialIds);
 export async function loadVisionEncoderDecoder(
   folder: ModelFolder,
   tokenizer: TextTokenizer,
-  opts: RuntimeOptions & DecodeOptions,
+  opts: RuntimeOptions & DecodeOptions & GenerationOptions,
 ): Promise<CaptionModel> {
   const configFile = folder.display('config.json');
   const config = await folder.readJson('config.json', vedConfigSchema);
@@ -62,19 +65,31 @@ export async function loadVisionEncoderDecoder(
     });
     const configLayers = dec.n_layer ?? dec.num_hidden_layers;
     const encoderHidden = staticDim(encoder.session, 'last_hidden_state', 'output', 2);
-    const decoder = await open(
-      'decoder_model_merged',
-      (session, file) => decoderSignature(session, file, configLayers, encoderHidden),
-      (session, file) =>
-        checkTokenizerFits(tokenizer, { vocab: [[staticDim(session, 'logits', 'output', 2), `${file} logits`], [dec.vocab_size, `${configFile} decoder.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } }, folder.display('tokenizer.json')),
-    );
+    const signature = (info: SessionInfo, file: string): SessionSignature => decoderSignature(info, file, configLayers, encoderHidden);
+    const verify = (info: SessionInfo, file: string): void =>
+      checkTokenizerFits(tokenizer, { vocab: [[staticDim(info, 'logits', 'output', 2), `${file} logits`], [dec.vocab_size, `${configFile} decoder.vocab_size`]], ids: { decoder_start_token_id: start, eos_token_id: eosIds } }, folder.display('tokenizer.json'));
+    const decoder = await DecoderSource.open(folder, DECODER, opts, open, signature, verify);
     const cache = readCacheShape(decoder, '', { heads: dec.n_head ?? dec.num_attention_heads, hidden: dec.n_embd ?? dec.hidden_size, source: `${configFile} decoder n_head/n_embd` });
-    return new VisionEncoderDecoder({ modelDir: folder.dir, tokenizer, image, sessions: { encoder, decoder }, cache, promptIds: [start], eosIds });
+    const vocab = staticDim(decoder.info, 'logits', 'output', 2);
+    const generation = await prepareGeneration(decoder, opts, async (model) => ({
+      family: 'vision-encoder-decoder',
+      decoder: model,
+      context: 'encoder_hidden_states',
+      promptIds: [start],
+      eosIds,
+      vocab: knownVocab(decoder.file, vocab, dec.vocab_size),
+      cache: { ...cache, growing: '' },
+    }));
+    const steps = await StepSessions.forRoute(generation.route, folder, opts, open, async (o) => ({ decoder: await o(DECODER, signature, verify) }));
+    const contextType = floatInputType(decoder.info, 'encoder_hidden_states');
+    return new VisionEncoderDecoder({ modelDir: folder.dir, tokenizer, image, sessions: { encoder }, steps, contextType, cache, promptIds: [start], eosIds, generation });
   });
 }
 
+const DECODER = 'decoder_model_merged';
+
 /** Optimum's merged-decoder signature, with the layer count read from the model's own inputs. */
-function decoderSignature(session: ort.InferenceSession, file: string, configLayers: number | undefined, encoderHidden: number | undefined): SessionSignature {
+function decoderSignature(session: SessionInfo, file: string, configLayers: number | undefined, encoderHidden: number | undefined): SessionSignature {
   const layers = checkedLayers(session, file, '', "Optimum's merged decoder with cache", { layers: configLayers, key: 'config.json' });
   const { past: kv, present } = cacheSpecs(layers);
   return {
@@ -92,16 +107,21 @@ function decoderSignature(session: ort.InferenceSession, file: string, configLay
   };
 }
 
-class VisionEncoderDecoder extends CaptionFamily<{ encoder: LoadedSession; decoder: LoadedSession }> {
+class VisionEncoderDecoder extends CaptionFamily<{ encoder: LoadedSession }, { decoder: LoadedSession }> {
   readonly family = 'vision-encoder-decoder';
 
-  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
-    const { encoder, decoder } = this.parts.sessions;
-    const { session, file } = encoder;
+  /** The encoder's last_hidden_state, in the element type the decoder takes. */
+  async context(pixels: readonly PixelTensor[]): Promise<ort.Tensor> {
+    const { session, file } = this.parts.sessions.encoder;
     const out = await runSession(session, file, { pixel_values: pixelValues(session, this.parts.image, pixels) });
     const hidden = out['last_hidden_state'];
     if (!hidden) throw new InputError('BadModel', `${file}: last_hidden_state missing from the run result`);
-    return new VedDecodeState(decoder, asFloatType(hidden, floatInputType(decoder.session, 'encoder_hidden_states'), file), this.parts.cache);
+    return asFloatType(hidden, this.parts.contextType, file);
+  }
+
+  async begin(pixels: readonly PixelTensor[]): Promise<DecodeState> {
+    const { decoder } = await this.parts.steps.get();
+    return new VedDecodeState(decoder, await this.context(pixels), this.parts.cache);
   }
 }
 

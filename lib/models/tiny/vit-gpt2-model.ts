@@ -11,11 +11,25 @@ import { CAPTION_CORPUS } from './corpus';
 import { json, rescaleAndNormalize, resizeTo } from './folder-files';
 import { lmHeadBias, tiedLmHead, type LmHeadBiases } from './token-side';
 
-const DIMS = { hidden: 64, heads: 2, encoderLayers: 1, decoderLayers: 2, imageSize: 224, patch: 32, positions: 128, merges: 400 };
+export interface VitGpt2Dims {
+  hidden: number;
+  heads: number;
+  encoderLayers: number;
+  decoderLayers: number;
+  imageSize: number;
+  patch: number;
+  positions: number;
+  merges: number;
+  /** vocabulary rows of the decoder when larger than the tokenizer's (padding ids a real vocabulary would have) */
+  vocab?: number;
+}
+const TINY_DIMS: VitGpt2Dims = { hidden: 64, heads: 2, encoderLayers: 1, decoderLayers: 2, imageSize: 224, patch: 32, positions: 128, merges: 400 };
+/** ViT-base encoder + GPT-2 124M decoder sizes (nlpconnect/vit-gpt2-image-captioning), for real-size benchmarks. */
+export const REAL_SIZE_VIT_GPT2_DIMS: VitGpt2Dims = { hidden: 768, heads: 12, encoderLayers: 12, decoderLayers: 12, imageSize: 224, patch: 16, positions: 1024, merges: 400, vocab: 50257 };
 /** LM-head bias of the random model (token-side.ts): enough of an EOS lift for varied caption lengths. */
 const LM_HEAD_BIAS: LmHeadBiases = { eos: 3, word: 2, strayByte: -4 };
 
-function encoderModel(init: WeightInit): Uint8Array {
+function encoderModel(init: WeightInit, DIMS: VitGpt2Dims): Uint8Array {
   const g = new GraphBuilder('vit_encoder');
   const ctx: Ctx = { g, init };
   const pixels = g.input('pixel_values', 'float32', ['batch_size', 3, DIMS.imageSize, DIMS.imageSize]);
@@ -26,7 +40,7 @@ function encoderModel(init: WeightInit): Uint8Array {
   return encodeModel(g, 'tiny random-weight ViT encoder (recaption test model)');
 }
 
-function decoderModel(init: WeightInit, bias: Float32Array): Uint8Array {
+function decoderModel(init: WeightInit, bias: Float32Array, DIMS: VitGpt2Dims): Uint8Array {
   const vocabSize = bias.length;
   const g = new GraphBuilder('gpt2_decoder_merged');
   const ctx: Ctx = { g, init };
@@ -84,8 +98,8 @@ function decoderModel(init: WeightInit, bias: Float32Array): Uint8Array {
   return encodeModel(g, 'tiny random-weight GPT-2 decoder with cross-attention, merged with/without past (recaption test model)');
 }
 
-/** All files of the tiny ViT-GPT2 folder, by relative path. */
-export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint8Array> {
+/** All files of the tiny ViT-GPT2 folder (or one of other `DIMS`), by relative path. */
+export function tinyVitGpt2Files(init: WeightInit, DIMS: VitGpt2Dims = TINY_DIMS): Record<string, string | Uint8Array> {
   const tok = buildGpt2Tokenizer(CAPTION_CORPUS, DIMS.merges);
   const eos = tok.special['<|endoftext|>']!;
   const specialIds = { bos_token_id: eos, eos_token_id: eos, pad_token_id: eos, decoder_start_token_id: eos };
@@ -110,7 +124,7 @@ export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint
     },
     decoder: {
       model_type: 'gpt2',
-      vocab_size: tok.vocabSize,
+      vocab_size: Math.max(tok.vocabSize, DIMS.vocab ?? 0),
       n_positions: DIMS.positions,
       n_embd: DIMS.hidden,
       n_layer: DIMS.decoderLayers,
@@ -138,8 +152,11 @@ export function tinyVitGpt2Files(init: WeightInit): Record<string, string | Uint
     model_max_length: DIMS.positions,
     clean_up_tokenization_spaces: true,
   };
-  const encoder = encoderModel(init);
-  const decoder = decoderModel(init, lmHeadBias(tok, eos, LM_HEAD_BIAS));
+  const encoder = encoderModel(init, DIMS);
+  const bias = lmHeadBias(tok, eos, LM_HEAD_BIAS);
+  // Padding ids past the tokenizer's vocabulary (real-size dims) get a low bias, as unused rows would.
+  const padded = DIMS.vocab && DIMS.vocab > bias.length ? Float32Array.from({ length: DIMS.vocab }, (_, i) => (i < bias.length ? bias[i]! : LM_HEAD_BIAS.strayByte)) : bias;
+  const decoder = decoderModel(init, padded, DIMS);
   return {
     'config.json': json(config),
     'generation_config.json': json({ ...specialIds, _from_model_config: true }),

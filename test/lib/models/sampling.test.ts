@@ -34,11 +34,30 @@ describe('seeded RNG', () => {
 });
 
 describe('sampling', () => {
-  it('keeps the top K (and ties at the boundary), best first', () => {
+  it('keeps exactly the top K, best first, ties by lower id (as ONNX TopK)', () => {
     const scores = Float64Array.from([1, 5, 3, 5, -Infinity, 2, 3]);
     expect(topKCandidates(scores, 2)).toEqual([1, 3]);
-    expect(topKCandidates(scores, 3)).toEqual([1, 3, 2, 6]); // 3 ties with the 3rd best: kept, like HF
-    expect(topKCandidates(scores, 0)).toEqual([1, 3, 2, 6, 5, 0]); // 0 = no filter; -inf never kept
+    expect(topKCandidates(scores, 3)).toEqual([1, 3, 2]); // 6 ties with 2 at the boundary: the lower id only
+    expect(topKCandidates(scores, 0)).toEqual([1, 3, 2, 6, 5, 0, 4]); // 0 = no filter; -inf last (weight 0)
+    expect(topKCandidates(scores, 9)).toEqual([1, 3, 2, 6, 5, 0, 4]);
+  });
+
+  it('consumes exactly one uniform per step and picks the first running sum above u * total', () => {
+    // Greedy steps draw too, so step t always uses the row's t-th uniform (the graph takes them as an input).
+    const logits = Float32Array.from([0, 1, 2]);
+    const r = row('draws');
+    const ref = new SeededRng('draws');
+    nextToken(logits, r, opts({ temperature: 0 }));
+    ref.nextDouble();
+    expect(r.rng.nextDouble()).toBe(ref.nextDouble());
+    // Two equal candidates: weights 1, 1, running sums 1, 2; u < 0.5 picks the first, u >= 0.5 the second.
+    const even = Float32Array.from([-50, 3, 3]);
+    const fixed = (u: number) => ({ ...row('x'), rng: { nextDouble: () => u } as SeededRng });
+    expect(nextToken(even, fixed(0), opts({ topK: 2, temperature: 1 }))).toBe(1);
+    expect(nextToken(even, fixed(0.4999), opts({ topK: 2, temperature: 1 }))).toBe(1);
+    expect(nextToken(even, fixed(0.5), opts({ topK: 2, temperature: 1 }))).toBe(2);
+    expect(nextToken(even, fixed(0.9999), opts({ topK: 2, temperature: 1 }))).toBe(2);
+    expect(() => nextToken(Float32Array.from([NaN, -Infinity]), row('bad'), opts())).toThrow(/-inf\/NaN/);
   });
 
   it('masks EOS before minLength, applies the CTRL penalty and the temperature', () => {

@@ -34,7 +34,8 @@ it('raw-top30 on precomputed clip_l14_similarity_score keeps exactly the uids Da
       r.clip_l14_similarity_score = Math.fround(0.15 + ((k++ * 37) % 23) / 100);
       metadata.push({ uid: r.uid as string, score: r.clip_l14_similarity_score as number, status: r.status as string });
     }
-    await storage.writeAtomic(uri, encodeParquetRows([...IMG2DATASET_TABLE.columns, { name: 'clip_l14_similarity_score', type: 'FLOAT' }], rows));
+    // rewrites the generated parquet with the score column: an explicit replace
+    await storage.writeAtomic(uri, encodeParquetRows([...IMG2DATASET_TABLE.columns, { name: 'clip_l14_similarity_score', type: 'FLOAT' }], rows), { replace: true });
   }
 
   const config = parseConfig(

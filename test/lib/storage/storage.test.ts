@@ -55,9 +55,11 @@ function storageSuite(name: string, setup: () => Fixture): void {
       const st = await fx.storage.stat(uri);
       expect(st?.size).toBe(Buffer.byteLength('héllo'));
       expect(st?.mtimeMs).toBeGreaterThan(0);
-      // overwrite
+      // a second commit keeps the first (no-clobber, test/lib/storage/commit.test.ts); replace overwrites
       const bin = randomBytes(3000);
-      await fx.storage.writeAtomic(uri, bin);
+      expect(await fx.storage.writeAtomic(uri, bin)).toEqual({ committed: false });
+      expect(await fx.storage.readText(uri)).toBe('héllo');
+      expect(await fx.storage.writeAtomic(uri, bin, { replace: true })).toEqual({ committed: true });
       expect((await fx.storage.readBuffer(uri)).equals(bin)).toBe(true);
       expect(await fx.storage.list(root)).toEqual([uri]);
     });
@@ -133,7 +135,7 @@ function storageSuite(name: string, setup: () => Fixture): void {
       expect(listed).toEqual({ uri, ...(await fx.storage.stat(uri)) });
       expect(listed!.size).toBe(4);
       await new Promise((r) => setTimeout(r, 20)); // a later mtime locally
-      await fx.storage.writeAtomic(uri, 'bbbb');
+      await fx.storage.writeAtomic(uri, 'bbbb', { replace: true });
       const after = (await fx.storage.stat(uri))!;
       expect(after.size).toBe(4);
       expect(after.fingerprint).not.toBe(listed!.fingerprint);
