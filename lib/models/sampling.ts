@@ -21,6 +21,13 @@ import { InputError } from '../errors';
 import type { SeededRng } from './rng';
 import type { CaptionOptions } from './types';
 
+/**
+ * Which sampler made a caption: part of the captions' annotation key (lib/run/annotations.ts), so captions made
+ * by an earlier sampler are never reused as this one's. Bump when the same (logits, seed, options) could give other
+ * tokens. 2: exactly-K top-K, one uniform per step, running-sum inverse CDF (the graph's order).
+ */
+export const SAMPLER_VERSION = 2;
+
 export function validateCaptionOptions(o: CaptionOptions): void {
   const problems: string[] = [];
   if (!Number.isInteger(o.topK) || o.topK < 0) problems.push(`topK must be an integer >= 0 (0 = no top-K filter), got ${o.topK}`);

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { RunConfig } from '../config/schema';
 import { joinUri } from '../storage';
+import { SAMPLER_VERSION } from '../models/sampling';
 
 /** Annotation groups: `samples` needs no model (image decoding only); the others are the GPU's work. */
 export const ANNOTATION_GROUPS = ['samples', 'captions', 'rawScores', 'syntheticScores', 'clusters'] as const;
@@ -36,8 +37,11 @@ const FOLDER: Record<AnnotationGroup, string> = {
   clusters: 'clusters',
 };
 
-/** Bumped when what a group holds, or how it is computed, changes in a way its key does not show. */
-export const ANNOTATIONS_VERSION = 2;
+/**
+ * Bumped when what a group holds, or how it is computed, changes in a way its key does not show.
+ * 3: a decode error's message keeps only its first line (libvips' shared error buffer made the rest vary).
+ */
+export const ANNOTATIONS_VERSION = 3;
 
 /** The key of each group a run uses (groups it does not use are absent). */
 export type AnnotationKeys = { samples: string } & Partial<Record<ModelGroup, string>>;
@@ -78,6 +82,7 @@ export function keyDeterminants(config: RunConfig, groups: ReadonlySet<ModelGrou
       ...image,
       captioner: { files: need('captioner', ids.captioner), dtype: captioner.dtype, taskPrompt: captioner.taskPrompt ?? null, textPrompt: captioner.textPrompt ?? null },
       sampling: { topK: c.topK, temperature: c.temperature, minLength: c.minLength, maxLength: c.maxLength, repetitionPenalty: c.repetitionPenalty },
+      sampler: SAMPLER_VERSION,
       seed: config.run.seed,
       candidates: c.candidates,
     };
