@@ -137,11 +137,11 @@ class NoCacheCaptioner {
   }
 }
 
-/** `n` sample-data scenes as JPEGs (the sizes img2dataset leaves), preprocessed for the captioner. */
-async function makePixels(model: CaptionModel, n: number): Promise<PixelTensor[]> {
+/** `n` sample-data scenes as JPEGs (the sizes img2dataset leaves), preprocessed for the captioner; `seed` names the set. */
+export async function makePixels(model: CaptionModel, n: number, seed = 'bench-caption'): Promise<PixelTensor[]> {
   const out: PixelTensor[] = [];
   for (let i = 0; i < n; i++) {
-    const rng = new Rng('bench-caption', i);
+    const rng = new Rng(seed, i);
     const scene = randomScene(rng, 320 + (i % 4) * 64, 256 + (i % 3) * 64);
     out.push(await model.preprocess(await sharp(Buffer.from(sceneSvg(scene))).jpeg({ quality: 90 }).toBuffer()));
   }

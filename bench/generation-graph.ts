@@ -14,12 +14,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { loadCaptionModel } from '../lib/models/captioner';
-import type { CaptionModel } from '../lib/models/caption-model';
 import { generateTokens } from '../lib/models/generation';
-import type { CaptionOptions, Device, PixelTensor } from '../lib/models/types';
-import { randomScene, Rng, sceneSvg } from '../lib/sampledata';
+import type { CaptionOptions, Device } from '../lib/models/types';
+import { makePixels } from './caption-tokens';
 import { median, seconds } from './timing';
 
 export interface GenerationGraphOptions {
@@ -62,16 +60,6 @@ export interface GenerationGraphResult {
   rows: GenerationGraphRow[];
 }
 
-async function makePixels(model: CaptionModel, n: number): Promise<PixelTensor[]> {
-  const out: PixelTensor[] = [];
-  for (let i = 0; i < n; i++) {
-    const rng = new Rng('bench-generation', i);
-    const scene = randomScene(rng, 320 + (i % 4) * 64, 256 + (i % 3) * 64);
-    out.push(await model.preprocess(await sharp(Buffer.from(sceneSvg(scene))).jpeg({ quality: 90 }).toBuffer()));
-  }
-  return out;
-}
-
 async function benchOne(dir: string, o: GenerationGraphOptions): Promise<GenerationGraphRow> {
   const batch = o.batch ?? 16;
   const tokens = o.tokens ?? 16;
@@ -84,7 +72,7 @@ async function benchOne(dir: string, o: GenerationGraphOptions): Promise<Generat
     throw err;
   });
   try {
-    const pixels = await makePixels(model, batch);
+    const pixels = await makePixels(model, batch, 'bench-generation');
     const seeds = pixels.map((_, i) => `bench:${i}`);
     const opts: CaptionOptions = { topK: 50, temperature: 0.75, minLength: tokens, maxLength: tokens, repetitionPenalty: 1 };
     const hasGraph = model.generateInGraph !== undefined;
@@ -210,7 +198,7 @@ async function loadCostChild(dir: string, route: 'graph' | 'js'): Promise<void> 
   const rss_anon_mib = kib('RssAnon');
   const rss_file_mib = kib('RssFile');
   const peak = process.resourceUsage().maxRSS * 1024; // KiB on Linux
-  const pixels = await makePixels(model, 2);
+  const pixels = await makePixels(model, 2, 'bench-generation');
   await generateTokens(model, pixels, ['m:0', 'm:1'], { topK: 50, temperature: 0.75, minLength: 4, maxLength: 4, repetitionPenalty: 1 });
   const row: LoadCostRow = {
     route,

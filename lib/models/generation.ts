@@ -18,7 +18,11 @@ export async function generateTokens(model: CaptionModel, pixels: readonly Pixel
   return model.generateInGraph ? model.generateInGraph(pixels, seeds, o) : jsLoop(model, pixels, seeds, o);
 }
 
-/** The JS loop, whatever route the model takes (the reference the graph is tested and benchmarked against). */
+/**
+ * The JS loop, whatever route the model takes. On a graph-route model its first run opens the sessions only the
+ * JS loop uses (the decoder's weights a second time): comparisons of the two routes load a second model with
+ * `generation: 'js'` and call generateTokens on each instead.
+ */
 export async function generateTokensJs(model: CaptionModel, pixels: readonly PixelTensor[], seeds: readonly string[], o: CaptionOptions): Promise<number[][]> {
   if (!checkedBatch(pixels, seeds, o)) return [];
   return jsLoop(model, pixels, seeds, o);

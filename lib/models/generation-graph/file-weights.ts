@@ -20,19 +20,27 @@ export const MIN_REFERENCE_BYTES = 1024;
  * buffer `model` was decoded from, read from `file` — into an external-data reference to `file`, relative to
  * `baseDir` (the folder the built graph's session resolves external data against). Initializers already
  * external, stored in typed fields, small, or not views of `bytes` are left as they are; nothing is rewritten
- * when `file` is not under `baseDir`. Returns the number of bytes now referenced.
+ * when `file` is not under `baseDir`. Whatever raw data stays inline (small initializers, Constant nodes' values)
+ * is copied out of `bytes`, so that nothing of `model` keeps the file's buffer alive. Returns the number of bytes
+ * now referenced.
  */
 export function referToFile(model: onnx.ModelProto, bytes: Uint8Array, file: string, baseDir: string): number {
   const location = path.relative(baseDir, file);
-  if (!location || location.startsWith('..') || path.isAbsolute(location)) return 0;
+  const canRefer = location !== '' && !location.startsWith('..') && !path.isAbsolute(location);
   let referenced = 0;
+  // A copy (protobufjs decodes bytes as Buffer views, whose slice() would be a view again).
+  const detach = (t: onnx.ITensorProto | null | undefined): void => {
+    if (t?.rawData && t.rawData.buffer === bytes.buffer) t.rawData = new Uint8Array(t.rawData);
+  };
   const visit = (graph: onnx.IGraphProto | null | undefined): void => {
     if (!graph) return;
     for (const t of graph.initializer ?? []) {
       const raw = t.rawData;
-      if (!raw || raw.length < MIN_REFERENCE_BYTES || raw.buffer !== bytes.buffer || t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) continue;
-      const offset = raw.byteOffset - bytes.byteOffset;
-      if (offset < 0 || offset + raw.length > bytes.length) continue;
+      const offset = raw ? raw.byteOffset - bytes.byteOffset : -1;
+      if (!canRefer || !raw || raw.length < MIN_REFERENCE_BYTES || raw.buffer !== bytes.buffer || t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || offset < 0 || offset + raw.length > bytes.length) {
+        detach(t);
+        continue;
+      }
       t.rawData = new Uint8Array(0);
       t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
       t.externalData = [
@@ -42,8 +50,11 @@ export function referToFile(model: onnx.ModelProto, bytes: Uint8Array, file: str
       ];
       referenced += raw.length;
     }
+    for (const s of graph.sparseInitializer ?? []) [s.values, s.indices].forEach(detach);
     for (const node of graph.node ?? []) {
       for (const a of node.attribute ?? []) {
+        detach(a.t);
+        (a.tensors ?? []).forEach(detach);
         visit(a.g);
         for (const g of a.graphs ?? []) visit(g);
       }

@@ -14,7 +14,8 @@
  * the prefill: the carried feed starts as the prompt (ids, or embeddings computed once at load; for a prefix-LM
  * the image prefix in front), the cache starts empty and use_cache_branch is false; from step 1 on the feed is
  * the sampled token. The merged decoder (and embed_tokens) are inlined into the body by inline-graph.ts, nested
- * If branches included; their weights become initializers of the body (or of the outer graph).
+ * If branches included; their weights become initializers of the body (or of the outer graph) — references into
+ * the model files where readModel made them so (file-weights.ts), which keeps the built graph small.
  */
 import { onnx } from 'onnx-proto';
 import { attr, ELEM, elemTypeOf, encodeModelWith, GraphBuilder, tensorProto, type ElemType } from '../../onnx/graph-builder';
