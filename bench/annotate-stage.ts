@@ -19,19 +19,17 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig } from '../lib/config/load';
-import { rawCaptionOf, readImg2DatasetShard } from '../lib/formats/img2dataset';
 import { loadCaptioner } from '../lib/models/captioner';
 import { loadClip } from '../lib/models/clip';
-import type { Captioner, ClipScorer, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
+import type { Captioner, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
 import { annotateShard, sampleSeed } from '../lib/pipeline/annotate-stage';
 import type { StageSummary } from '../lib/pipeline/checkpoint';
 import { planRun } from '../lib/pipeline/plan-stage';
 import { createPrepPool, defaultPrepThreads, type PrepPool } from '../lib/pipeline/prep-pool';
 import { annotationStore } from '../lib/run/plan';
 import { CAPTIONS_TABLE } from '../lib/run/tables';
-import { generateSampleData } from '../lib/sampledata';
-import { storageFor } from '../lib/storage';
-import { BareClip } from './clip-scoring';
+import { fixedLengthOptions } from './caption-tokens';
+import { BareClip, makeShard } from './clip-scoring';
 import { median, seconds } from './timing';
 
 export type StageWork = 'scores' | 'captions';
@@ -93,40 +91,7 @@ export interface AnnotateStageResult {
   scaling: StageSide[];
 }
 
-interface ShardData {
-  input: string;
-  keys: string[];
-  raw: string[];
-  /** each image's scene description: the committed synthetic captions of the scores work */
-  synthetic: string[];
-  images: Buffer[];
-  uids: Array<string | null>;
-}
-
-async function makeShard(root: string, n: number): Promise<ShardData> {
-  const input = path.join(root, 'in');
-  const data = await generateSampleData({ out: input, shards: 1, perShard: n, seed: 5 });
-  const tar = data.shards[0]!.tar;
-  const out: ShardData = { input, keys: [], raw: [], synthetic: [], images: [], uids: [] };
-  for await (const s of readImg2DatasetShard(storageFor(tar), tar)) {
-    const truth = s.uid ? data.truth[s.uid] : undefined;
-    if (!s.image || !truth) throw new Error(`bench shard: sample ${s.key} has no image or ground truth`);
-    out.keys.push(s.key);
-    out.raw.push(rawCaptionOf(s));
-    out.synthetic.push(truth.description);
-    out.images.push(s.image);
-    out.uids.push(s.uid);
-  }
-  return out;
-}
-
-function groups<T>(xs: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
-
-const CAPTION_OPTIONS = (tokens: number) => ({ topK: 50, temperature: 0.75, minLength: tokens, maxLength: tokens, repetitionPenalty: 1 });
+type ShardData = Awaited<ReturnType<typeof makeShard>>;
 
 export async function benchAnnotateStage(o: AnnotateStageOptions): Promise<AnnotateStageResult> {
   const n = o.images ?? 256;
@@ -147,13 +112,13 @@ export async function benchAnnotateStage(o: AnnotateStageOptions): Promise<Annot
   const stageThreads = defaultPrepThreads();
   try {
     const shards = new Map<number, ShardData>();
-    const shardOf = async (images: number) => shards.get(images) ?? shards.set(images, await makeShard(path.join(root, `s${images}`), images)).get(images)!;
+    const shardOf = async (images: number) => shards.get(images) ?? shards.set(images, await makeShard(path.join(root, `s${images}`), images, 5)).get(images)!;
 
     let round = 0;
     /** One stage run on a fresh annotations folder: the scores work finds its captions committed. */
     const stageRun = async (w: StageWork, shard: ShardData, prep: PrepPool): Promise<{ s: number; summary: StageSummary }> => {
       const name = `bench-${round++}`;
-      const images = shard.keys.length;
+      const images = shard.samples.length;
       const input = shard.input;
       const config = parseConfig(
         {
@@ -172,7 +137,7 @@ export async function benchAnnotateStage(o: AnnotateStageOptions): Promise<Annot
       if (w === 'scores') {
         const file = annotationStore(plan).file('captions', plan.shards[0]!);
         await mkdir(path.dirname(file), { recursive: true });
-        await writeFile(file, CAPTIONS_TABLE.encode(shard.keys.map((key, i) => ({ key, synthetic_caption: shard.synthetic[i]! }))));
+        await writeFile(file, CAPTIONS_TABLE.encode(shard.samples.map((x) => ({ key: x.key, synthetic_caption: x.synthetic }))));
       }
       let summary: StageSummary | undefined;
       const s = await seconds(async () => {
@@ -196,25 +161,16 @@ export async function benchAnnotateStage(o: AnnotateStageOptions): Promise<Annot
       const images = w === 'captions' ? Math.min(n, o.captionImages ?? n) : n;
       const shard = await shardOf(images);
       const pixels = {
-        clip: await Promise.all(shard.images.map((b) => clip.preprocess(b))),
-        captioner: captioner && w === 'captions' ? await Promise.all(shard.images.map((b) => captioner.preprocess(b))) : [],
+        clip: await Promise.all(shard.samples.map((x) => clip.preprocess(x.image))),
+        captioner: captioner && w === 'captions' ? await Promise.all(shard.samples.map((x) => captioner.preprocess(x.image))) : [],
       };
       // Ready tensors: the bare side's inputs, all made before the clock starts.
-      const raw = shard.raw;
-      let synthetic = shard.synthetic;
-      const seeds = shard.keys.map((key, i) => sampleSeed(1, { uid: shard.uids[i]!, key }));
-      if (w === 'captions') synthetic = await captionAll(captioner!, pixels.captioner, seeds, captionBatch, tokens);
-      const ready = groups(
-        raw.map((_, i) => i),
-        batch,
-      ).map((g) => ({
-        image: bare.imageFeeds(g.map((i) => pixels.clip[i]!)),
-        raw: bare.textFeeds(g.map((i) => raw[i]!)),
-        synthetic: bare.textFeeds(g.map((i) => synthetic[i]!)),
-      }));
+      const seeds = shard.samples.map((x) => sampleSeed(1, { uid: x.uid!, key: x.key }));
+      const synthetic = w === 'captions' ? await captionAll(captioner!, pixels.captioner, seeds, captionBatch, tokens) : shard.samples.map((x) => x.synthetic);
+      const ready = bare.readyFeeds(shard.samples.map((x, i) => ({ pixels: pixels.clip[i]!, raw: x.raw, synthetic: synthetic[i]! })), batch);
       const runBare = async (): Promise<void> => {
         if (w === 'captions') await captionAll(captioner!, pixels.captioner, seeds, captionBatch, tokens);
-        for (const r of ready) await Promise.all([bare.runVision(r.image), bare.runText(r.raw), bare.runText(r.synthetic)]);
+        await bare.runReady(ready);
       };
 
       const sizes = w === 'scores' ? [...new Set([stageThreads, ...pools])] : [stageThreads];
@@ -266,7 +222,7 @@ export async function benchAnnotateStage(o: AnnotateStageOptions): Promise<Annot
 /** The captioner on ready pixel tensors, in the stage's caption batches. */
 async function captionAll(captioner: Captioner, pixels: readonly PixelTensor[], seeds: readonly string[], batch: number, tokens: number): Promise<string[]> {
   const out: string[] = [];
-  for (let i = 0; i < pixels.length; i += batch) out.push(...(await captioner.caption(pixels.slice(i, i + batch), seeds.slice(i, i + batch), CAPTION_OPTIONS(tokens))));
+  for (let i = 0; i < pixels.length; i += batch) out.push(...(await captioner.caption(pixels.slice(i, i + batch), seeds.slice(i, i + batch), fixedLengthOptions(tokens))));
   return out;
 }
 

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { PAPER_CAPTION_OPTIONS } from '../lib/config/schema';
 import { loadCaptionModel } from '../lib/models/captioner';
 import type { CaptionModel } from '../lib/models/caption-model';
 import { generateTokens } from '../lib/models/generation';
@@ -137,6 +138,14 @@ class NoCacheCaptioner {
   }
 }
 
+/** The paper's sampling at a fixed caption length (min = max), so every row generates `tokens` tokens. */
+export const fixedLengthOptions = (tokens: number): CaptionOptions => ({ ...PAPER_CAPTION_OPTIONS, minLength: tokens, maxLength: tokens });
+
+/** Throws unless every row generated `want` tokens (a benchmark must time the work it says). */
+export function checkLengths(out: number[][], want: number): void {
+  if (out.some((ids) => ids.length !== want)) throw new Error(`bench: rows generated ${out.map((r) => r.length).join(',')} tokens, expected ${want} each`);
+}
+
 /** `n` sample-data scenes as JPEGs (the sizes img2dataset leaves), preprocessed for the captioner; `seed` names the set. */
 export async function makePixels(model: CaptionModel, n: number, seed = 'bench-caption'): Promise<PixelTensor[]> {
   const out: PixelTensor[] = [];
@@ -158,17 +167,14 @@ export async function benchCaptionTokens(o: CaptionTokensOptions): Promise<Capti
   try {
     const pixels = await makePixels(model, batch);
     const seeds = pixels.map((_, i) => `bench:${i}`);
-    const opts: CaptionOptions = { topK: 50, temperature: 0.75, minLength: tokens, maxLength: tokens, repetitionPenalty: 1 };
+    const opts = fixedLengthOptions(tokens);
     const total = batch * tokens;
     type Gen = (px: readonly PixelTensor[], sd: readonly string[], co: CaptionOptions) => Promise<number[][]>;
     const kv: Gen = (px, sd, co) => generateTokens(model, px, sd, co);
     const nc: Gen | null = noCache ? (px, sd, co) => noCache.generate(px, sd, co) : null;
-    const check = (out: number[][], want: number): void => {
-      if (out.some((ids) => ids.length !== want)) throw new Error(`bench: rows generated ${out.map((r) => r.length).join(',')} tokens, expected ${want} each`);
-    };
-    const whole = async (gen: Gen, co = opts): Promise<void> => check(await gen(pixels, seeds, co), co.maxLength);
+    const whole = async (gen: Gen, co = opts): Promise<void> => checkLengths(await gen(pixels, seeds, co), co.maxLength);
     const oneByOne = async (gen: Gen, co = opts): Promise<void> => {
-      for (let i = 0; i < batch; i++) check(await gen([pixels[i]!], [seeds[i]!], co), co.maxLength);
+      for (let i = 0; i < batch; i++) checkLengths(await gen([pixels[i]!], [seeds[i]!], co), co.maxLength);
     };
 
     // Warm-up: every side and batch shape once, on a few tokens. Same seeds and logits (up to float rounding)

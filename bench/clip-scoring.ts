@@ -23,7 +23,7 @@ import { ModelFolder, onnxFileName } from '../lib/models/model-folder';
 import { createSession, floatInputType, floatTensor, int64Tensor, type Session } from '../lib/models/session';
 import { cosine } from '../lib/models/similarity';
 import { TextTokenizer } from '../lib/models/tokenizer';
-import type { ClipScorer, Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
+import type { Device, PixelTensor, RuntimeOptions } from '../lib/models/types';
 import { RunLayout } from '../lib/run/layout';
 import { planRun } from '../lib/pipeline/plan-stage';
 import { rawCaptionOf, readImg2DatasetShard } from '../lib/formats/img2dataset';
@@ -74,10 +74,17 @@ interface Sample {
   pixels: PixelTensor;
 }
 
-function batches<T>(xs: readonly T[], size: number): T[][] {
+export function batches<T>(xs: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
   return out;
+}
+
+type Feeds = Record<string, ort.Tensor>;
+interface ReadyBatch {
+  image: Feeds;
+  raw: Feeds;
+  synthetic: Feeds;
 }
 
 /** The bare reference: the same ONNX files in sessions of our own, fed tensors built before timing. */
@@ -113,12 +120,18 @@ export class BareClip {
     return feeds;
   }
 
-  runVision(feeds: Record<string, ort.Tensor>): Promise<unknown> {
-    return this.vision.run(feeds);
+  /** Every batch's feeds (image, raw caption, synthetic caption), built now, before any timing. */
+  readyFeeds(items: readonly { pixels: PixelTensor; raw: string; synthetic: string }[], batchSize: number): ReadyBatch[] {
+    return batches(items, batchSize).map((g) => ({
+      image: this.imageFeeds(g.map((s) => s.pixels)),
+      raw: this.textFeeds(g.map((s) => s.raw)),
+      synthetic: this.textFeeds(g.map((s) => s.synthetic)),
+    }));
   }
 
-  runText(feeds: Record<string, ort.Tensor>): Promise<unknown> {
-    return this.text.run(feeds);
+  /** The bare model over ready batches: a batch's three runs in flight together, as in the stage. */
+  async runReady(ready: readonly ReadyBatch[]): Promise<void> {
+    for (const r of ready) await Promise.all([this.vision.run(r.image), this.text.run(r.raw), this.text.run(r.synthetic)]);
   }
 
   async release(): Promise<void> {
@@ -126,19 +139,28 @@ export class BareClip {
   }
 }
 
+export interface GeneratedSample {
+  key: string;
+  uid: string | null;
+  raw: string;
+  /** each image's exact scene description (caption-length text), standing in for a synthetic caption */
+  synthetic: string;
+  image: Buffer;
+}
+
 /**
- * One img2dataset shard of `n` generated samples (sample-data's JPEGs and raw captions), its samples read back
- * and preprocessed by `clip`, and synthetic captions: each image's exact scene description (caption-length text).
+ * One img2dataset shard (folder `<root>/in`) of `n` generated samples (sample-data's JPEGs and raw captions, from
+ * `seed`), its samples read back with their scene descriptions.
  */
-async function makeShard(root: string, n: number, clip: ClipScorer): Promise<{ input: string; samples: Sample[] }> {
+export async function makeShard(root: string, n: number, seed: number): Promise<{ input: string; samples: GeneratedSample[] }> {
   const input = path.join(root, 'in');
-  const data = await generateSampleData({ out: input, shards: 1, perShard: n, seed: 3 });
+  const data = await generateSampleData({ out: input, shards: 1, perShard: n, seed });
   const shard = data.shards[0]!;
-  const samples: Sample[] = [];
+  const samples: GeneratedSample[] = [];
   for await (const s of readImg2DatasetShard(storageFor(shard.tar), shard.tar)) {
     const truth = s.uid ? data.truth[s.uid] : undefined;
     if (!s.image || !truth) throw new Error(`bench shard: sample ${s.key} has no image or ground truth`);
-    samples.push({ key: s.key, uid: s.uid, raw: rawCaptionOf(s), synthetic: truth.description, pixels: await clip.preprocess(s.image) });
+    samples.push({ key: s.key, uid: s.uid, raw: rawCaptionOf(s), synthetic: truth.description, image: s.image });
   }
   return { input, samples };
 }
@@ -152,19 +174,16 @@ export async function benchClipScoring(o: ClipScoringOptions): Promise<ClipScori
   const clip = await loadClip(o.dir, { ...runtime, maxBatchSize: batchSize });
   const bare = await BareClip.open(o.dir, runtime);
   try {
-    const { input, samples } = await makeShard(root, n, clip);
+    const shard = await makeShard(root, n, 3);
+    const input = shard.input;
+    const samples: Sample[] = [];
+    for (const s of shard.samples) samples.push({ key: s.key, uid: s.uid, raw: s.raw, synthetic: s.synthetic, pixels: await clip.preprocess(s.image) });
     const groups = batches(samples, batchSize);
 
-    // (i) everything the model needs, built before timing.
-    const ready = groups.map((g) => ({
-      image: bare.imageFeeds(g.map((s) => s.pixels)),
-      raw: bare.textFeeds(g.map((s) => s.raw)),
-      synthetic: bare.textFeeds(g.map((s) => s.synthetic)),
-    }));
-    const runBare = async (): Promise<void> => {
-      // The three runs of a batch are in flight together, as in the stage, so both sides may overlap them.
-      for (const r of ready) await Promise.all([bare.runVision(r.image), bare.runText(r.raw), bare.runText(r.synthetic)]);
-    };
+    // (i) everything the model needs, built before timing; the three runs of a batch are in flight together, as
+    // in the stage, so both sides may overlap them.
+    const ready = bare.readyFeeds(samples, batchSize);
+    const runBare = (): Promise<void> => bare.runReady(ready);
 
     // (ii) the scorer API on the same PixelTensors and strings.
     let sink = 0;

@@ -16,8 +16,9 @@ import * as path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { loadCaptionModel } from '../lib/models/captioner';
 import { generateTokens } from '../lib/models/generation';
-import type { CaptionOptions, Device } from '../lib/models/types';
-import { makePixels } from './caption-tokens';
+import type { CaptionModel } from '../lib/models/caption-model';
+import type { Device } from '../lib/models/types';
+import { checkLengths, fixedLengthOptions, makePixels } from './caption-tokens';
 import { median, seconds } from './timing';
 
 export interface GenerationGraphOptions {
@@ -32,7 +33,7 @@ export interface GenerationGraphOptions {
   dtype?: 'fp32' | 'fp16';
   threads?: number;
   /** also time end to end (image side included); off for real-size CPU runs where the encoder dominates */
-  endToEnd?: boolean | ((dir: string) => boolean);
+  endToEnd?: boolean;
 }
 
 export interface GenerationGraphRow {
@@ -60,6 +61,9 @@ export interface GenerationGraphResult {
   rows: GenerationGraphRow[];
 }
 
+/** Which generation route a loaded captioner took, as the tables print it. */
+const routeOf = (model: CaptionModel): string => (model.generation.kind === 'graph' ? 'graph' : `JS loop (${model.generation.reason})`);
+
 async function benchOne(dir: string, o: GenerationGraphOptions): Promise<GenerationGraphRow> {
   const batch = o.batch ?? 16;
   const tokens = o.tokens ?? 16;
@@ -74,13 +78,10 @@ async function benchOne(dir: string, o: GenerationGraphOptions): Promise<Generat
   try {
     const pixels = await makePixels(model, batch, 'bench-generation');
     const seeds = pixels.map((_, i) => `bench:${i}`);
-    const opts: CaptionOptions = { topK: 50, temperature: 0.75, minLength: tokens, maxLength: tokens, repetitionPenalty: 1 };
+    const opts = fixedLengthOptions(tokens);
     const hasGraph = model.generateInGraph !== undefined;
-    const check = (out: number[][]): void => {
-      if (out.some((ids) => ids.length !== tokens)) throw new Error(`bench: rows generated ${out.map((r) => r.length).join(',')} tokens, expected ${tokens} each`);
-    };
-    const graph = async (): Promise<void> => check(await generateTokens(model, pixels, seeds, opts));
-    const js = async (): Promise<void> => check(await generateTokens(jsModel, pixels, seeds, opts));
+    const graph = async (): Promise<void> => checkLengths(await generateTokens(model, pixels, seeds, opts), tokens);
+    const js = async (): Promise<void> => checkLengths(await generateTokens(jsModel, pixels, seeds, opts), tokens);
 
     // Warm-up on the full length (every step shape once), which is also the equality check.
     const jsTokens = await generateTokens(jsModel, pixels, seeds, opts);
@@ -95,8 +96,7 @@ async function benchOne(dir: string, o: GenerationGraphOptions): Promise<Generat
         }
       }
     };
-    const e2e = typeof o.endToEnd === 'function' ? o.endToEnd(dir) : (o.endToEnd ?? true);
-    if (e2e) await timeSides([['js_e2e', js], ...(hasGraph ? [['graph_e2e', graph] as [string, () => Promise<void>]] : [])]);
+    if (o.endToEnd ?? true) await timeSides([['js_e2e', js], ...(hasGraph ? [['graph_e2e', graph] as [string, () => Promise<void>]] : [])]);
     // Decode only: both loops start from the same image-side output, computed once here.
     const context: ort.Tensor = await model.context(pixels);
     const imageSides = [model, jsModel].map((m) => [m, m.context.bind(m)] as const);
@@ -117,7 +117,7 @@ async function benchOne(dir: string, o: GenerationGraphOptions): Promise<Generat
     return {
       model: path.resolve(dir),
       family: model.family,
-      route: model.generation.kind === 'graph' ? 'graph' : `JS loop (${model.generation.reason})`,
+      route: routeOf(model),
       batch,
       tokens,
       ...row,
@@ -199,10 +199,10 @@ async function loadCostChild(dir: string, route: 'graph' | 'js'): Promise<void> 
   const rss_file_mib = kib('RssFile');
   const peak = process.resourceUsage().maxRSS * 1024; // KiB on Linux
   const pixels = await makePixels(model, 2, 'bench-generation');
-  await generateTokens(model, pixels, ['m:0', 'm:1'], { topK: 50, temperature: 0.75, minLength: 4, maxLength: 4, repetitionPenalty: 1 });
+  await generateTokens(model, pixels, ['m:0', 'm:1'], fixedLengthOptions(4));
   const row: LoadCostRow = {
     route,
-    loaded: model.generation.kind === 'graph' ? 'graph' : `JS loop (${model.generation.reason})`,
+    loaded: routeOf(model),
     load_s,
     rss_mib: mib(rss),
     rss_after_gc_mib: mib(rssGc),

@@ -9,19 +9,14 @@
 import { SeededRng } from '../lib/models/rng';
 import { WeightInit } from '../lib/models/tiny/layers';
 import { REAL_SIZE_CLIP_DIMS, tinyClipFiles } from '../lib/models/tiny/clip-model';
-import { ensureGeneratedModel, generateFromCommandLine } from './real-size-model';
+import { ensureModel, smokeClip } from '../lib/models/tiny/generate';
+import { generateFromCommandLine } from './real-size-model';
 
-export const REAL_SIZE_CLIP_DIR = 'real-clip-vit-b32';
+const REAL_SIZE_CLIP_DIR = 'real-clip-vit-b32';
 
-/** The folder, generated on first use. */
+/** The folder, generated on first use (by the tiny models' generator, at real dimensions). */
 export function ensureRealSizeClip(outDir: string): Promise<string> {
-  return ensureGeneratedModel(outDir, {
-    dir: REAL_SIZE_CLIP_DIR,
-    label: 'CLIP ViT-B/32 (~0.6 GB)',
-    version: 1,
-    dims: REAL_SIZE_CLIP_DIMS,
-    files: () => tinyClipFiles(new WeightInit(new SeededRng('real-clip-vit-b32:0')), REAL_SIZE_CLIP_DIMS),
-  });
+  return ensureModel(outDir, REAL_SIZE_CLIP_DIR, 0, false, () => tinyClipFiles(new WeightInit(new SeededRng('real-clip-vit-b32:0')), REAL_SIZE_CLIP_DIMS), smokeClip);
 }
 
 // The file-name check keeps this entry point quiet when bundled into another program (bench/gpu's bench.js).

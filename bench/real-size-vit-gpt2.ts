@@ -9,19 +9,14 @@
 import { SeededRng } from '../lib/models/rng';
 import { WeightInit } from '../lib/models/tiny/layers';
 import { REAL_SIZE_VIT_GPT2_DIMS, tinyVitGpt2Files } from '../lib/models/tiny/vit-gpt2-model';
-import { ensureGeneratedModel, generateFromCommandLine } from './real-size-model';
+import { ensureModel, smokeVitGpt2 } from '../lib/models/tiny/generate';
+import { generateFromCommandLine } from './real-size-model';
 
-export const REAL_SIZE_DIR = 'real-vit-gpt2';
+const REAL_SIZE_DIR = 'real-vit-gpt2';
 
-/** The folder, generated on first use. */
+/** The folder, generated on first use (by the tiny models' generator, at real dimensions). */
 export function ensureRealSizeVitGpt2(outDir: string): Promise<string> {
-  return ensureGeneratedModel(outDir, {
-    dir: REAL_SIZE_DIR,
-    label: 'ViT-GPT2 (~1 GB)',
-    version: 1,
-    dims: REAL_SIZE_VIT_GPT2_DIMS,
-    files: () => tinyVitGpt2Files(new WeightInit(new SeededRng('real-vit-gpt2:0')), REAL_SIZE_VIT_GPT2_DIMS),
-  });
+  return ensureModel(outDir, REAL_SIZE_DIR, 0, false, () => tinyVitGpt2Files(new WeightInit(new SeededRng('real-vit-gpt2:0')), REAL_SIZE_VIT_GPT2_DIMS), smokeVitGpt2);
 }
 
 // The file-name check keeps this entry point quiet when bundled into another program (bench/gpu's bench.js).

@@ -17,6 +17,7 @@ import { StageModels } from '../lib/pipeline/stage-models';
 import { computeThresholds } from '../lib/pipeline/thresholds-stage';
 import { writeShard } from '../lib/pipeline/write-stage';
 import { generateSampleData } from '../lib/sampledata';
+import { seconds } from './timing';
 
 const TINY = path.join(__dirname, '..', '.cache', 'models');
 
@@ -79,16 +80,12 @@ export async function measureRealTail(tmp: string, bench: RunConfig, targetShard
       );
       const plan = await planRun(config);
       for (let i = 0; i < shards; i++) await annotateShard(plan, i, (groups) => models.forAnnotate(plan.config, groups));
-      let t = performance.now();
-      await computeThresholds(plan);
-      const thresholdsSeconds = (performance.now() - t) / 1000;
+      const thresholdsSeconds = await seconds(() => computeThresholds(plan));
       for (let i = 0; i < shards; i++) {
         await selectShard(plan, i);
         await writeShard(plan, i);
       }
-      t = performance.now();
-      await finalizeRun(plan);
-      const finalizeSeconds = (performance.now() - t) / 1000;
+      const finalizeSeconds = await seconds(() => finalizeRun(plan));
       if (timed) measured.push({ shards, thresholdsSeconds, finalizeSeconds });
     }
   } finally {

@@ -23,11 +23,11 @@ export async function taskQueueBacklog(client: Client, taskQueue: string, queueT
   return backlog;
 }
 
-/** Poll `check` until it is true (every 250 ms), or fail after `timeoutMs` naming what was awaited. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+/** Poll `check` until it is true (every `everyMs`), or fail after `timeoutMs` naming what was awaited. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -19,8 +19,9 @@ import { planRun } from '../../lib/pipeline/plan-stage';
 import { RunLayout } from '../../lib/run/layout';
 import { generateSampleData } from '../../lib/sampledata';
 import { storageFor } from '../../lib/storage';
-import { exited, runCli, startWorkerProcess, type CliResult } from '../helpers/cli';
+import { exited, jsonEvents, runCli, startWorkerProcess, type CliResult } from '../helpers/cli';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../helpers/paths';
+import { waitFor } from './backlog';
 
 const QUEUES = { gpuTaskQueue: 'gpu-handles', cpuTaskQueue: 'cpu-handles' };
 
@@ -75,12 +76,8 @@ const cli = (...args: string[]) => runCli(args, env);
 function ok(r: CliResult): void {
   if (r.code !== 0) throw new Error(`exit ${r.code}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
 }
-const jsonLines = (r: CliResult) =>
-  r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
+// Untyped on purpose: each test reads the fields of the event it asserts on.
+const jsonLines = (r: CliResult): any[] => jsonEvents(r.stdout);
 const json = (r: CliResult) => jsonLines(r).pop();
 /** One run of `recaption list --json`. */
 const listed = async (run: string) => {
@@ -111,14 +108,6 @@ function breakShard(tar: string): () => void {
 function files(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('failure budget', () => {
@@ -238,7 +227,7 @@ describe('cancel, list, status and resume', () => {
 
     const started = await cli('run', '--config', file, '--detach', '--json');
     ok(started);
-    await waitFor('shard 0 annotated', () => storage.exists(layout.done('annotate', '00000000')));
+    await waitFor('shard 0 annotated', () => storage.exists(layout.done('annotate', '00000000')), 120_000, 50);
 
     // While it runs (side by side: the run goes on meanwhile): status in JSON and text, and the listing.
     const [statusJson, text, listing] = await Promise.all([cli('status', 'cancel', '--json'), cli('status', 'cancel'), listed('cancel')]);
@@ -253,7 +242,7 @@ describe('cancel, list, status and resume', () => {
     expect(listing).toMatchObject({ state: 'running', phase: 'annotate', shards: { total: 3 } });
 
     // Mid-stage: a chunk of shard 1 committed.
-    await waitFor('a chunk of shard 1', async () => chunksOf1().length > 0);
+    await waitFor('a chunk of shard 1', async () => chunksOf1().length > 0, 120_000, 50);
     const cancelled = await cli('cancel', 'cancel', '--json');
     ok(cancelled);
     expect(json(cancelled)).toMatchObject({ event: 'cancelled', state: 'cancelled' });

@@ -18,6 +18,7 @@ import type { StageSummary } from '../../lib/pipeline/checkpoint';
 import { RunLayout } from '../../lib/run/layout';
 import { SHARD_STAGES, type ShardStage } from '../../lib/run/stages';
 import { generateSampleData } from '../../lib/sampledata';
+import { jsonEvents } from '../helpers/cli';
 import { tempDir } from '../helpers/paths';
 import {
   RUN,
@@ -25,7 +26,6 @@ import {
   WorkerProcess,
   committedChunks,
   committedShards,
-  jsonEvents,
   killAndWait,
   markerSnapshot,
   runOutputs,

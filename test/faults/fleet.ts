@@ -203,14 +203,6 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): { child: Child
   return { child, done };
 }
 
-/** JSON lines of a `--json` CLI's stdout. */
-export function jsonEvents(stdout: string): Array<Record<string, unknown> & { event: string }> {
-  return stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-}
-
 /**
  * The run config every fault test uses (same run name in every output folder, so outputs are byte-comparable:
  * the run's name is in each written sample's provenance). Small batches and chunks so that a shard's annotate stage

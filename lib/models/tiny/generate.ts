@@ -77,7 +77,12 @@ async function isCurrent(dir: string, seed: number): Promise<boolean> {
   return true;
 }
 
-async function ensureModel(
+/**
+ * A generated model folder under `outDir`, written once: built under a temporary name, smoke-tested, stamped
+ * (generator version, seed, file sizes) and renamed into place; a current folder is returned as it is. Also used
+ * by bench/ for the real-size random-weight models.
+ */
+export async function ensureModel(
   outDir: string,
   name: string,
   seed: number,
@@ -118,7 +123,7 @@ async function ensureModel(
   return finalDir;
 }
 
-async function smokeClip(dir: string): Promise<void> {
+export async function smokeClip(dir: string): Promise<void> {
   await runOnce(path.join(dir, 'onnx/vision_model.onnx'), { pixel_values: greyPixels(2, 224) });
   await runOnce(path.join(dir, 'onnx/text_model.onnx'), { input_ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 4n, 5n, 6n]), [2, 3]) });
 }
@@ -129,7 +134,7 @@ async function smokeClipJoint(dir: string): Promise<void> {
   await runOnce(path.join(dir, 'onnx/model.onnx'), { input_ids: ids, pixel_values: greyPixels(1, 224), attention_mask: mask });
 }
 
-async function smokeVitGpt2(dir: string): Promise<void> {
+export async function smokeVitGpt2(dir: string): Promise<void> {
   const enc = await runOnce(path.join(dir, 'onnx/encoder_model.onnx'), { pixel_values: greyPixels(1, 224) });
   const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as { decoder: { n_layer: number; n_head: number; n_embd: number } };
   const { n_layer, n_head, n_embd } = config.decoder;

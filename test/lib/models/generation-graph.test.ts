@@ -10,6 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { PAPER_CAPTION_OPTIONS } from '../../../lib/config/schema';
 import { InputError } from '../../../lib/errors';
 import type { CaptionModel } from '../../../lib/models/caption-model';
 import { loadCaptionModel, loadCaptioner } from '../../../lib/models/captioner';
@@ -25,7 +26,7 @@ import { TINY_MODELS, tempDir } from '../../helpers/paths';
 import { copyFolder, editOnnx, float16Io, graphOf } from './onnx-edit';
 
 const OPTION_SETS: Record<string, CaptionOptions> = {
-  paper: { topK: 50, temperature: 0.75, minLength: 5, maxLength: 40, repetitionPenalty: 1 },
+  paper: PAPER_CAPTION_OPTIONS,
   greedy: { topK: 50, temperature: 0, minLength: 0, maxLength: 30 },
   penalty: { topK: 8, temperature: 1.2, minLength: 0, maxLength: 25, repetitionPenalty: 1.8 },
   'no top-k': { topK: 0, temperature: 0.9, minLength: 3, maxLength: 16, repetitionPenalty: 1 },
