@@ -23,13 +23,20 @@ import { emptyProgress, SHARD_STAGES, type ShardStage, type StageCounters } from
 import type { PageResult, Phase, RunInput, RunProgress, RunSummary } from '../workflows/types';
 import { configChangedError } from '../lib/pipeline/plan-stage';
 
+const RUN_ID_PREFIX = 'recaption-run-';
+
 export function runWorkflowId(runName: string): string {
-  return `recaption-run-${runName}`;
+  return `${RUN_ID_PREFIX}${runName}`;
+}
+
+/** The run.name of a run's workflow id (runWorkflowId's inverse). */
+export function runNameOf(workflowId: string): string {
+  return workflowId.startsWith(RUN_ID_PREFIX) ? workflowId.slice(RUN_ID_PREFIX.length) : workflowId;
 }
 
 /** The workflow id of a run named on the command line: its run.name, or the workflow id itself. */
 export function workflowIdOf(run: string): string {
-  return run.startsWith('recaption-run-') ? run : runWorkflowId(run);
+  return run.startsWith(RUN_ID_PREFIX) ? run : runWorkflowId(run);
 }
 
 /** How the CLI names a run's state (its latest execution's status). */
@@ -61,6 +68,18 @@ export async function describeRun(client: Client, workflowId: string): Promise<W
     if (e instanceof WorkflowNotFoundError) return null;
     throw e;
   }
+}
+
+/** The refusal of a run Temporal does not know (`hint` follows the pointer to `recaption list`). */
+export function unknownRun(run: string, workflowId: string, hint = ''): InputError {
+  return new InputError('UnknownRun', `no run "${run}" (workflow ${workflowId}) on this Temporal namespace: see \`recaption list\`${hint}`);
+}
+
+/** The run's description, or `UnknownRun` naming it. */
+export async function requireRun(client: Client, run: string, workflowId: string): Promise<WorkflowExecutionDescription> {
+  const d = await describeRun(client, workflowId);
+  if (!d) throw unknownRun(run, workflowId);
+  return d;
 }
 
 /**
@@ -113,13 +132,8 @@ export async function startRun(client: Client, config: RunConfig): Promise<Start
 
 /** The description of the run's execution when it is running, else null. */
 async function runningExecution(client: Client, workflowId: string): Promise<{ memo?: Record<string, unknown> } | null> {
-  try {
-    const d = await client.workflow.getHandle(workflowId).describe();
-    return d.status.name === 'RUNNING' ? d : null;
-  } catch (e) {
-    if (e instanceof WorkflowNotFoundError) return null;
-    throw e;
-  }
+  const d = await describeRun(client, workflowId);
+  return d?.status.name === 'RUNNING' ? d : null;
 }
 
 /** Throw `ConfigChanged` unless the running execution runs this config (by its memo, else by its plan). */
@@ -184,10 +198,11 @@ export interface LiveProgress extends RunProgress {
   closedAt?: Date;
 }
 
-/** Run progress plus the counters of pages still in flight (queried from the child workflows). */
-export async function liveProgress(client: Client, workflowId: string): Promise<LiveProgress> {
+/** Run progress plus the counters of pages still in flight (queried from the child workflows); `described`: the
+ * execution's description when the caller already has it. */
+export async function liveProgress(client: Client, workflowId: string, described?: WorkflowExecutionDescription): Promise<LiveProgress> {
   const handle = client.workflow.getHandle(workflowId);
-  const d = await handle.describe();
+  const d = described ?? (await handle.describe());
   let p: RunProgress;
   if (d.status.name === 'COMPLETED') {
     // A closed run answers from its result: queries would need a worker to replay it.

@@ -9,7 +9,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { temporalTarget } from '../../infra/temporal-target';
 import { InputError } from '../../lib/errors';
 import { connectClient } from '../connection';
-import { describeRun, runState, workflowIdOf } from '../runs';
+import { describeRun, requireRun, runState, workflowIdOf } from '../runs';
 
 export interface CancelOptions {
   json: boolean;
@@ -29,8 +29,7 @@ export async function cancelCommand(run: string, opts: CancelOptions): Promise<v
     opts.json ? process.stdout.write(JSON.stringify({ event, run, ...extra }) + '\n') : process.stderr.write(text + '\n');
   try {
     const workflowId = workflowIdOf(run);
-    const d = await describeRun(client, workflowId);
-    if (!d) throw new InputError('UnknownRun', `no run "${run}" (workflow ${workflowId}) on this Temporal namespace: see \`recaption list\``);
+    const d = await requireRun(client, run, workflowId);
     const state = runState(d.status.name);
     if (state !== 'running') throw new InputError('RunNotRunning', `run ${run} is not running (it ${state === 'timed-out' ? 'timed out' : state}): nothing to cancel`);
     const started = Date.now();

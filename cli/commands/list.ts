@@ -8,7 +8,7 @@ import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { temporalTarget } from '../../infra/temporal-target';
 import { PHASE, PRESET, RUN_NAME, SHARDS_DONE, SHARDS_FAILED, SHARDS_TOTAL } from '../../workflows/search-attributes';
 import { connectClient, uiBase, workflowUiUrl } from '../connection';
-import { runState, type RunStateName } from '../runs';
+import { runNameOf, runState, type RunStateName } from '../runs';
 
 export interface RunListing {
   run: string;
@@ -66,7 +66,7 @@ function newer(a: WorkflowExecutionInfo, b: WorkflowExecutionInfo): boolean {
 function listing(w: WorkflowExecutionInfo, uiUrl: string): RunListing {
   const sa = w.typedSearchAttributes;
   return {
-    run: sa.get(RUN_NAME) ?? w.workflowId.replace(/^recaption-run-/, ''),
+    run: sa.get(RUN_NAME) ?? runNameOf(w.workflowId),
     workflowId: w.workflowId,
     runId: w.runId,
     state: runState(w.status.name),

@@ -15,7 +15,7 @@ import { failureCounts } from '../../lib/run/failures';
 import { RunLayout } from '../../lib/run/layout';
 import { readPlan } from '../../lib/run/plan';
 import { connectClient } from '../connection';
-import { describeRun, lastExecutionConfig, runState, workflowIdOf } from '../runs';
+import { describeRun, lastExecutionConfig, runNameOf, runState, unknownRun, workflowIdOf } from '../runs';
 import { resolveRunUri } from './report';
 import { executeRun } from './run';
 import { committedLines } from './status';
@@ -74,13 +74,9 @@ async function resumableRun(client: Awaited<ReturnType<typeof connectClient>>, r
   const d = await describeRun(client, workflowId);
   if (!d) {
     if (folderConfig) return { config: folderConfig, previous: null };
-    throw new InputError(
-      'UnknownRun',
-      `no run "${run}" (workflow ${workflowId}) on this Temporal namespace: see \`recaption list\`. ` +
-        `A run whose Temporal history is gone resumes from its folder: \`recaption resume <output.uri>/<run.name>\``,
-    );
+    throw unknownRun(run, workflowId, '. A run whose Temporal history is gone resumes from its folder: `recaption resume <output.uri>/<run.name>`');
   }
-  const name = workflowId.replace(/^recaption-run-/, '');
+  const name = runNameOf(workflowId);
   const state = runState(d.status.name);
   if (state === 'running') {
     throw new InputError(

@@ -9,18 +9,16 @@ import { committedWork, type CommittedWork } from '../../lib/pipeline/committed-
 import { failureCounts } from '../../lib/run/failures';
 import { readPlan } from '../../lib/run/plan';
 import { SHARD_STAGES } from '../../lib/run/stages';
-import { InputError } from '../../lib/errors';
 import { connectClient } from '../connection';
 import { formatDuration, phaseRate } from '../rate';
-import { describeRun, liveProgress, rootCause, runState, workflowIdOf } from '../runs';
+import { liveProgress, requireRun, rootCause, runState, workflowIdOf } from '../runs';
 
 export async function statusCommand(run: string, opts: { json: boolean }): Promise<void> {
   const client = await connectClient(temporalTarget());
   try {
     const workflowId = workflowIdOf(run);
-    const d = await describeRun(client, workflowId);
-    if (!d) throw new InputError('UnknownRun', `no run "${run}" (workflow ${workflowId}) on this Temporal namespace: see \`recaption list\``);
-    const p = await liveProgress(client, workflowId);
+    const d = await requireRun(client, run, workflowId);
+    const p = await liveProgress(client, workflowId, d);
     const state = runState(p.status);
     const failure = p.status === 'FAILED' ? await whyFailed(client.workflow.getHandle(workflowId)) : undefined;
     const rate = state === 'running' ? phaseRate(p, Date.now()) : null;

@@ -17,8 +17,7 @@
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
 import { attr, encodeModel, GraphBuilder } from '../onnx/graph-builder';
-import { timedRun } from '../models/run-clock';
-import { createSession } from '../models/session';
+import { createSession, runSession } from '../models/session';
 import type { RuntimeOptions } from '../models/types';
 import { readFloatMatrix } from '../formats/npy';
 import type { StorageOptions } from '../storage';
@@ -96,12 +95,7 @@ export class NearestCentroid {
     for (let start = 0; start < n; start += this.chunkRows) {
       const rows = Math.min(this.chunkRows, n - start);
       const x = new ort.Tensor('float32', embeddings.subarray(start * d, (start + rows) * d), [rows, d]);
-      let result: ort.InferenceSession.ReturnType;
-      try {
-        result = await timedRun(() => this.session.run({ x }));
-      } catch (err) {
-        throw new Error(`${this.name}: nearest-centroid inference failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
+      const result = await runSession(this.session, `${this.name}: nearest-centroid`, { x });
       const idx = result.index!.data as BigInt64Array;
       for (let i = 0; i < rows; i++) out[start + i] = Number(idx[i]!);
       result.index!.dispose();

@@ -22,6 +22,12 @@ function consecutiveRows<T extends Float32Array | Uint16Array>(rows: ReadonlyArr
   return view(first.buffer, first.byteOffset, rows.length * size);
 }
 
+/** Each image's values into its slot of `out`: copied, or converted to float16 bits when `out` is a Uint16Array. */
+function stackInto<T extends Float32Array | Uint16Array>(pixels: readonly PixelTensor[], size: number, out: T): T {
+  pixels.forEach((p, i) => (out instanceof Uint16Array ? toFloat16BitsInto(p.data, out, i * size) : out.set(p.data, i * size)));
+  return out;
+}
+
 /**
  * The NCHW data of a batch in the element type a model takes: the rows' own buffer when they are consecutive views
  * of one (as prep threads make them), else a stacked copy, converted to float16 bits into its slots when needed.
@@ -32,16 +38,10 @@ export function batchPixels(type: 'float32' | 'float16', pixels: readonly PixelT
   const dims: Dims4 = [pixels.length, c, h, w];
   if (type === 'float16') {
     const ready = consecutiveRows(pixels.map((p) => p.half), size, (b, o, n) => new Uint16Array(b, o, n));
-    if (ready) return { data: ready, dims };
-    const out = new Uint16Array(pixels.length * size);
-    pixels.forEach((p, i) => toFloat16BitsInto(p.data, out, i * size));
-    return { data: out, dims };
+    return { data: ready ?? stackInto(pixels, size, new Uint16Array(pixels.length * size)), dims };
   }
   const ready = consecutiveRows(pixels.map((p) => p.data), size, (b, o, n) => new Float32Array(b, o, n));
-  if (ready) return { data: ready, dims };
-  const out = new Float32Array(pixels.length * size);
-  pixels.forEach((p, i) => out.set(p.data, i * size));
-  return { data: out, dims };
+  return { data: ready ?? stackInto(pixels, size, new Float32Array(pixels.length * size)), dims };
 }
 
 /** A batch stacked into fresh buffers (transferable whole): float32, plus float16 bits when `type` is float16. */
@@ -66,8 +66,7 @@ export function stackBatch(pixels: readonly PixelTensor[], type: 'float32' | 'fl
   const dims = checkPixelBatch(pixels, expected);
   const size = dims[0] * dims[1] * dims[2];
   const n = pixels.length * size;
-  const f32 = new Float32Array(buffer(n * 4), 0, n);
-  pixels.forEach((p, i) => f32.set(p.data, i * size));
+  const f32 = stackInto(pixels, size, new Float32Array(buffer(n * 4), 0, n));
   const f16 = type === 'float16' ? toFloat16BitsInto(f32, new Uint16Array(buffer(n * 2), 0, n), 0) : null;
   return { f32, f16, dims, count: pixels.length };
 }

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../errors';
-import { fromFloat16Bits, toFloat16Bits, toFloat16BitsInto } from '../formats/float16';
+import { fromFloat16Bits, toFloat16Bits } from '../formats/float16';
 import { commitOptimized, discard, optimizedCacheEntry, optimizedTempFile } from './optimized-cache';
 import { timedRun } from './run-clock';
 import { GraphBuilder, encodeModel } from '../onnx/graph-builder';
@@ -147,23 +147,6 @@ export function floatTensor(type: 'float32' | 'float16', data: Float32Array, dim
 /** `t` in element type `type`: fp16 exports may mix float16 and float32 across their files. */
 export function asFloatType(t: ort.Tensor, type: 'float32' | 'float16', what: string): ort.Tensor {
   return t.type === type ? t : floatTensor(type, readFloats(t, what), t.dims);
-}
-
-/**
- * One model input batch [B, ...dims] straight from per-sample float32 tensors: each sample is copied (or
- * converted to float16) into its slot of the final buffer, so an fp16 model costs no intermediate float32 batch.
- */
-export function batchFloatTensor(type: 'float32' | 'float16', rows: readonly Float32Array[], dims: readonly number[]): ort.Tensor {
-  const size = dims.reduce((a, b) => a * b, 1);
-  for (const r of rows) if (r.length !== size) throw new Error(`batchFloatTensor: a row has ${r.length} values, expected ${size} ([${dims.join(', ')}])`);
-  if (type === 'float16') {
-    const out = new Uint16Array(rows.length * size);
-    rows.forEach((r, i) => toFloat16BitsInto(r, out, i * size));
-    return new ort.Tensor('float16', out, [rows.length, ...dims]);
-  }
-  const out = new Float32Array(rows.length * size);
-  rows.forEach((r, i) => out.set(r, i * size));
-  return new ort.Tensor('float32', out, [rows.length, ...dims]);
 }
 
 /** Reads a float32 or float16 output as float32. */

@@ -62,9 +62,12 @@ export interface RetryPlan {
   keep: ShardFailure[];
 }
 
+/** The one stage whose failures a new execution may keep (see RetryPlan.keep). */
+const KEEPABLE: ShardStage = 'annotate';
+
 /** Split recorded failures into those a new execution retries and those it keeps (see RetryPlan.keep). */
 export function retryPlan(failures: readonly ShardFailure[], thresholdsCommitted: boolean): RetryPlan {
-  const keep = failures.filter((f) => thresholdsCommitted && f.stage === 'annotate');
+  const keep = failures.filter((f) => thresholdsCommitted && f.stage === KEEPABLE);
   return { retry: failures.filter((f) => !keep.includes(f)), keep };
 }
 
@@ -89,6 +92,7 @@ export async function retryFailedShards(storage: Storage, layout: RunLayout): Pr
 
 /** Whether the shard's failure in `stage` is one an earlier execution recorded and this one keeps. */
 export async function keptFailure(storage: Storage, layout: RunLayout, stage: ShardStage, shard: string): Promise<boolean> {
+  if (stage !== KEEPABLE) return false; // no lookup for the stages whose failures are never kept
   const uri = layout.failure(stage, shard);
   if (!(await storage.exists(uri))) return false;
   try {

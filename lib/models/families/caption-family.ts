@@ -11,7 +11,7 @@ import type { GenerationRoute, PreparedGeneration } from '../generation-graph/gr
 import type { LoadedSession, ModelFolder } from '../model-folder';
 import { batchPixels } from '../pixel-batch';
 import { loadImageProcessor, outputSize, preprocessDecoded, preprocessImage, type DecodedImage, type DecodeOptions, type ImageProcessorSpec } from '../preprocess';
-import { floatInputType, type Session } from '../session';
+import { floatInputType, int64Tensor, runSession, type Session } from '../session';
 import type { TextTokenizer } from '../tokenizer';
 import type { CaptionOptions, ImageRecipe, PixelTensor, RuntimeOptions } from '../types';
 import type { CacheShape } from './decoder-cache';
@@ -211,3 +211,20 @@ export abstract class CaptionFamily<S extends Record<keyof S, LoadedSession>, J 
     await Promise.all([...(Object.values(this.parts.sessions) as LoadedSession[]).map((s) => s.session.release()), this.parts.steps.release(), this.parts.generation.generator?.release()]);
   }
 }
+
+/**
+ * Runs embed_tokens on equal-length rows of ids and checks the [rows, seq, width] result (`width`, when given, is
+ * the width the decoder's other inputs have). The embedding families' one way to embed ids.
+ */
+export async function embedIds({ session, file }: LoadedSession, tokens: readonly (readonly number[])[], width?: number): Promise<ort.Tensor> {
+  const rows = tokens.length;
+  const seq = tokens[0]?.length ?? 0;
+  const out = (await runSession(session, file, { input_ids: int64Tensor(tokens.flat(), [rows, seq]) }))['inputs_embeds'];
+  if (!out || out.dims.length !== 3 || out.dims[0] !== rows || out.dims[1] !== seq || (width !== undefined && out.dims[2] !== width)) {
+    throw new InputError('BadModel', `${file}: inputs_embeds has shape [${out?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${seq}, ${width ?? 'width'}]`);
+  }
+  return out;
+}
+
+/** Optimum's merged decoder (one graph for the first step and the cached ones), the file every family steps with. */
+export const DECODER = 'decoder_model_merged';

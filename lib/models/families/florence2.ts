@@ -16,8 +16,8 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import type { DecodeOptions } from '../preprocess';
-import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, selectRows, type SessionInfo } from '../session';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
+import { asFloatType, boolTensor, floatInputType, floatTensor, readFloats, runSession, selectRows, type SessionInfo } from '../session';
+import { CaptionFamily, DECODER, embedIds, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
 import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, emptyPast, feedPast, onesMask, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
@@ -138,7 +138,6 @@ export async function loadFlorence2(folder: ModelFolder, tokenizer: TextTokenize
   });
 }
 
-const DECODER = 'decoder_model_merged';
 
 /** The onnx-community merged decoder: inputs_embeds in, two caches per layer, layer count from its own inputs. */
 function decoderSignature(session: SessionInfo, file: string, configLayers: number | undefined, hidden: number | undefined): SessionSignature {
@@ -168,17 +167,6 @@ interface Sessions {
 interface Steps {
   embed: LoadedSession;
   decoder: LoadedSession;
-}
-
-/** Runs embed_tokens on equal-length rows of ids and checks the [rows, seq, hidden] result. */
-async function embedIds({ session, file }: LoadedSession, tokens: readonly (readonly number[])[]): Promise<ort.Tensor> {
-  const rows = tokens.length;
-  const seq = tokens[0]?.length ?? 0;
-  const out = (await runSession(session, file, { input_ids: int64Tensor(tokens.flat(), [rows, seq]) }))['inputs_embeds'];
-  if (!out || out.dims.length !== 3 || out.dims[0] !== rows || out.dims[1] !== seq) {
-    throw new InputError('BadModel', `${file}: inputs_embeds has shape [${out?.dims.join(', ') ?? 'missing'}], expected [${rows}, ${seq}, hidden]`);
-  }
-  return out;
 }
 
 class Florence2 extends CaptionFamily<Sessions, Steps> {

@@ -15,8 +15,8 @@ import { InputError } from '../../errors';
 import type { CaptionModel, DecodeState, StepResult } from '../caption-model';
 import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type SessionSignature } from '../model-folder';
 import type { DecodeOptions } from '../preprocess';
-import { asFloatType, boolTensor, floatInputType, floatTensor, int64Tensor, readFloats, runSession, type SessionInfo } from '../session';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
+import { asFloatType, boolTensor, floatInputType, floatTensor, readFloats, runSession, type SessionInfo } from '../session';
+import { CaptionFamily, DECODER, embedIds, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions, type FamilyParts, type OpenSession } from './caption-family';
 import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, onesMask, positionIds, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
@@ -129,7 +129,6 @@ export async function loadPrefixLm(folder: ModelFolder, tokenizer: TextTokenizer
   });
 }
 
-const DECODER = 'decoder_model_merged';
 
 /**
  * BOS then the prompt's tokens, as Blip2Processor feeds them: OPT's tokenizer.json already prepends BOS (`</s>`),
@@ -233,13 +232,8 @@ class PrefixLmDecodeState extends CachedDecodeState {
 
   /** Token embeddings of `tokens` as float32 [rows, seq, width]. */
   private async embed(tokens: readonly (readonly number[])[], seq: number): Promise<Float32Array> {
-    const { session, file } = this.sessions.embed;
-    const out = await runSession(session, file, { input_ids: int64Tensor(tokens.flat(), [this.count, seq]) });
-    const e = out['inputs_embeds'];
-    if (!e || e.dims.length !== 3 || e.dims[0] !== this.count || e.dims[1] !== seq || e.dims[2] !== this.width) {
-      throw new InputError('BadModel', `${file}: inputs_embeds have shape [${e?.dims.join(', ') ?? 'missing'}], expected [${this.count}, ${seq}, ${this.width}] (the width of image_features)`);
-    }
-    return readFloats(e, file);
+    if (tokens.length !== this.count || tokens.some((t) => t.length !== seq)) throw new Error(`embed: ${tokens.length} rows of ids for ${this.count} rows of ${seq}`);
+    return readFloats(await embedIds(this.sessions.embed, tokens, this.width), this.sessions.embed.file);
   }
 
   async step(tokens: readonly (readonly number[])[]): Promise<StepResult> {

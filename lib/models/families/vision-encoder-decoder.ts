@@ -11,7 +11,7 @@ import { FLOAT_TYPES, staticDim, type LoadedSession, type ModelFolder, type Sess
 import type { DecodeOptions } from '../preprocess';
 import { asFloatType, boolTensor, floatInputType, int64Tensor, runSession, selectRows, type SessionInfo } from '../session';
 import { checkTokenizerFits } from '../tokenizer-check';
-import { CaptionFamily, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions } from './caption-family';
+import { CaptionFamily, DECODER, eosIdsOf, loadImageInput, pixelValues, StepSessions, withSessions } from './caption-family';
 import { DecoderSource } from './decoder-source';
 import { CachedDecodeState, cacheSpecs, checkedLayers, onesMask, positionIds, readCacheShape, stepLength, type CacheShape } from './decoder-cache';
 import type { TextTokenizer } from '../tokenizer';
@@ -86,7 +86,6 @@ export async function loadVisionEncoderDecoder(
   });
 }
 
-const DECODER = 'decoder_model_merged';
 
 /** Optimum's merged-decoder signature, with the layer count read from the model's own inputs. */
 function decoderSignature(session: SessionInfo, file: string, configLayers: number | undefined, encoderHidden: number | undefined): SessionSignature {

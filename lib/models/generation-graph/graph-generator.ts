@@ -17,10 +17,10 @@ import * as ort from 'onnxruntime-node';
 import { InputError } from '../../errors';
 import { decodeModel } from '../clip-joint';
 import { SeededRng } from '../rng';
-import { timedRun } from '../run-clock';
+import { embedIds } from '../families/caption-family';
 import type { DecoderSource } from '../families/decoder-source';
 import type { LoadedSession } from '../model-folder';
-import { asFloatType, createSession, int64Tensor, runSession, type Session } from '../session';
+import { asFloatType, createSession, runSession, type Session } from '../session';
 import type { CaptionOptions, RuntimeOptions } from '../types';
 import { referToFile } from './file-weights';
 import { buildGenerationGraph, GRAPH_INPUTS, GRAPH_OUTPUTS, GraphUnsupported, type FloatValues, type GenerationGraphSpec } from './loop-graph';
@@ -111,8 +111,7 @@ function sameFolder(spec: GenerationGraphSpec): GenerationGraphSpec {
  * generation graph's first-step feed for the embedding families (the JS loop embeds the same ids each batch).
  */
 export async function promptEmbeddings(embed: LoadedSession, promptIds: readonly number[], type: 'float32' | 'float16'): Promise<FloatValues> {
-  const out = (await runSession(embed.session, embed.file, { input_ids: int64Tensor(promptIds, [1, promptIds.length]) }))['inputs_embeds'];
-  if (!out || out.dims.length !== 3 || out.dims[1] !== promptIds.length) throw new InputError('BadModel', `${embed.file}: inputs_embeds has shape [${out?.dims.join(', ') ?? 'missing'}], expected [1, ${promptIds.length}, width]`);
+  const out = await embedIds(embed, [promptIds]);
   const t = asFloatType(out, type, embed.file);
   return { type, data: t.data as Float32Array | Uint16Array, dims: [promptIds.length, out.dims[2]!] };
 }
@@ -150,12 +149,7 @@ export class GraphGenerator {
       [GRAPH_INPUTS.topK]: scalarI64(o.topK),
       [GRAPH_INPUTS.penalty]: scalarF64(o.repetitionPenalty ?? 1),
     };
-    let out: ort.InferenceSession.ReturnType;
-    try {
-      out = await timedRun(() => this.session.run(feeds, GRAPH_OUTPUTS));
-    } catch (err) {
-      throw new Error(`${this.display}: inference failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const out = await runSession(this.session, this.display, feeds, GRAPH_OUTPUTS);
     const tokens = out['tokens']!;
     const lengths = out['lengths']!.data as BigInt64Array;
     const invalid = out['invalid']!.data as Uint8Array;

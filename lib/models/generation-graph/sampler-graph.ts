@@ -6,11 +6,11 @@
  * row bookkeeping of generation.ts: EOS ends a row (not emitted), finished rows keep running on a pad feed with
  * their outputs masked, and the loop goes on while any row is unfinished.
  */
-import { attr, type GraphBuilder } from '../../onnx/graph-builder';
+import { attr, ELEM, type GraphBuilder } from '../../onnx/graph-builder';
 
-const DOUBLE = 11;
-const FLOAT = 1;
-const INT64 = 7;
+const DOUBLE = ELEM.float64;
+const FLOAT = ELEM.float32;
+const INT64 = ELEM.int64;
 
 /** Values of the Loop body (or its outer scope) the sampler reads. */
 export interface SamplerIn {
