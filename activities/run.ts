@@ -3,9 +3,10 @@ import { parseConfig } from '../lib/config/load';
 import { finalizeRun as finalizeStage, type RunSummaryData } from '../lib/pipeline/finalize-stage';
 import { planRun as planStage } from '../lib/pipeline/plan-stage';
 import { failureBudget } from '../lib/config/failure-budget';
-import { recordShardFailure as recordFailure, retryFailedShards } from '../lib/run/failures';
+import { recordShardFailure as recordFailure, retryFailedShards, type RetryPlan } from '../lib/run/failures';
 import { RunLayout } from '../lib/run/layout';
-import { loadPlan } from '../lib/run/plan';
+import { loadPlan, type RunPlan } from '../lib/run/plan';
+import type { RunConfig } from '../lib/config/schema';
 import type { ShardStage } from '../lib/run/stages';
 import { storageFor } from '../lib/storage';
 import { computeThresholds as thresholdsStage, encodeThreshold } from '../lib/pipeline/thresholds-stage';
@@ -34,16 +35,21 @@ export async function planRun(input: { config: unknown }): Promise<PlanResult> {
     const plan = await planStage(config);
     // A new execution retries the shards that failed before (planRun runs once per execution, at its start).
     const retry = await retryFailedShards(storageFor(plan.runUri), new RunLayout(plan.runUri));
-    return {
-      runUri: plan.runUri,
-      shardCount: plan.shards.length,
-      annotate: plan.annotations.compute.length > 0,
-      // This execution's config, not the plan's: a resumed run may raise the budget.
-      maxFailedShards: failureBudget(config.run.maxFailedShards, plan.shards.length),
-      failedBefore: retry.keep.length,
-      retried: retry.retry.length,
-    };
+    return planResult(plan, config, retry);
   });
+}
+
+/** What the run workflow learns of its plan (small: it crosses Temporal). */
+export function planResult(plan: RunPlan, config: RunConfig, retry: Pick<RetryPlan, 'keep' | 'retry'>): PlanResult {
+  return {
+    runUri: plan.runUri,
+    shardCount: plan.shards.length,
+    annotate: plan.annotations.compute.length > 0,
+    // This execution's config, not the plan's: a resumed run may raise the budget.
+    maxFailedShards: failureBudget(config.run.maxFailedShards, plan.shards.length),
+    failedBefore: retry.keep.length,
+    retried: retry.retry.length,
+  };
 }
 
 /** Thresholds as JSON-safe values (±Infinity as "inf"/"-inf"). */

@@ -6,24 +6,22 @@
  * `input.maxShards` shards, as large as a real one) and, only if a stage fails, the real failure record.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { failureBudget } from '../lib/config/failure-budget';
 import { configHash, parseConfig } from '../lib/config/load';
 import type { RunConfig } from '../lib/config/schema';
 import { InputError } from '../lib/errors';
 import type { StageSummary } from '../lib/pipeline/checkpoint';
 import type { RunSummaryData } from '../lib/pipeline/finalize-stage';
-import { configChangedError } from '../lib/pipeline/plan-stage';
+import { commitPlan } from '../lib/pipeline/plan-stage';
 import { AnnotationStore, annotationKeys, contentId, keyDeterminants } from '../lib/run/annotations';
 import { RunLayout } from '../lib/run/layout';
 import { annotationsNeeded, annotationsRead } from '../lib/run/needs';
-import { loadPlan, PLAN_VERSION, readPlan, shardOf, type PlannedShard, type RunPlan } from '../lib/run/plan';
+import { loadPlan, PLAN_VERSION, shardOf, type PlannedShard, type RunPlan } from '../lib/run/plan';
 import type { ShardStage } from '../lib/run/stages';
-import { storageFor } from '../lib/storage';
 import { joinUri } from '../lib/storage/uri';
 import { ruleOf, thresholdKey, thresholdsNeeded } from '../lib/strategies/presets';
 import type { CpuActivities, GpuActivities } from '.';
 import { runActivity, shardActivity, type ShardTask } from './adapter';
-import { recordShardFailure, type PlanResult } from './run';
+import { planResult, recordShardFailure, type PlanResult } from './run';
 
 export interface SimulateOptions {
   /** How long each activity takes (default 0: only the orchestration is measured). */
@@ -93,24 +91,11 @@ export function createSimulatedCpuActivities(opts: SimulateOptions = {}): CpuAct
       return runActivity(async () => {
         const config = parseConfig(input.config, 'workflow input');
         ruleOf(config.strategy);
-        const layout = RunLayout.of(config.output.uri, config.run.name);
-        // As the real plan stage: a resumed run keeps its plan, a changed config is refused.
-        let plan = await readPlan(layout.runUri);
-        if (plan && plan.configHash !== configHash(config)) throw configChangedError(plan, config);
-        if (!plan) {
-          plan = simulatedPlan(config, layout.runUri);
-          await storageFor(layout.runUri).writeAtomic(layout.plan, JSON.stringify(plan, null, 2));
-        }
+        // Through the real plan commit: a resumed run keeps its plan, a changed config is refused.
+        const plan = await commitPlan(config, async (layout) => simulatedPlan(config, layout.runUri));
         await pause();
-        // Nothing failed before in a simulation; the budget is the config's, as the real plan stage gives it.
-        return {
-          runUri: plan.runUri,
-          shardCount: plan.shards.length,
-          annotate: plan.annotations.compute.length > 0,
-          maxFailedShards: failureBudget(config.run.maxFailedShards, plan.shards.length),
-          failedBefore: 0,
-          retried: 0,
-        };
+        // Nothing failed before in a simulation.
+        return planResult(plan, config, { keep: [], retry: [] });
       });
     },
     async shardsToAnnotate(input: { runUri: string; start: number; end: number }): Promise<number[]> {

@@ -33,7 +33,27 @@ export async function listInputShards(inputUri: string): Promise<PlannedShard[]>
  * Write the plan, or reuse the committed one: a resumed run keeps its shard list even if files were added since,
  * and refuses a changed config (its folder holds one strategy's outputs), naming the fields that changed.
  */
-export async function planRun(config: RunConfig): Promise<RunPlan> {
+export function planRun(config: RunConfig): Promise<RunPlan> {
+  return commitPlan(config, async (layout, hash) => {
+    const { shards, annotations } = await annotationPlan(config);
+    const store = new AnnotationStore(annotations.root, annotations.keys);
+    // What each key stands for, next to its files (the same key always stands for the same thing, so a run that
+    // loses the race to commit it keeps the other's copy).
+    for (const group of store.groups) {
+      const uri = store.describe(group);
+      const files = storageFor(uri);
+      if (!(await files.exists(uri))) await files.writeAtomic(uri, JSON.stringify({ group, key: annotations.keys[group], ...annotations.determinants[group] }, null, 2));
+    }
+    return { version: PLAN_VERSION, runName: config.run.name, runUri: layout.runUri, configHash: hash, config, createdAt: new Date().toISOString(), shards, annotations };
+  });
+}
+
+/**
+ * The run's plan: the committed one (refused as a changed config unless its hash is this config's), else the one
+ * `make` builds, committed no-clobber — losing that race means using (or refusing) the winner's. Every planner
+ * (the real one above, bench:scale's simulated one) goes through here.
+ */
+export async function commitPlan(config: RunConfig, make: (layout: RunLayout, hash: string) => Promise<RunPlan>): Promise<RunPlan> {
   const layout = RunLayout.of(config.output.uri, config.run.name);
   const storage = storageFor(layout.runUri);
   const hash = configHash(config);
@@ -42,25 +62,7 @@ export async function planRun(config: RunConfig): Promise<RunPlan> {
     if (existing.configHash !== hash) throw configChangedError(existing, config);
     return existing;
   }
-  const { shards, annotations } = await annotationPlan(config);
-  const store = new AnnotationStore(annotations.root, annotations.keys);
-  // What each key stands for, next to its files (the same key always stands for the same thing, so a run that
-  // loses the race to commit it keeps the other's copy).
-  for (const group of store.groups) {
-    const uri = store.describe(group);
-    const files = storageFor(uri);
-    if (!(await files.exists(uri))) await files.writeAtomic(uri, JSON.stringify({ group, key: annotations.keys[group], ...annotations.determinants[group] }, null, 2));
-  }
-  const plan: RunPlan = {
-    version: PLAN_VERSION,
-    runName: config.run.name,
-    runUri: layout.runUri,
-    configHash: hash,
-    config,
-    createdAt: new Date().toISOString(),
-    shards,
-    annotations,
-  };
+  const plan = await make(layout, hash);
   if ((await storage.writeAtomic(layout.plan, JSON.stringify(plan, null, 2))).committed) return plan;
   // Planned concurrently (a retried plan activity, a second start): the committed plan is the run's — shard
   // indexes point into it — so use it, or refuse it as a changed config like any existing plan.
