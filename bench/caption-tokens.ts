@@ -23,10 +23,9 @@ import type { CaptionOptions, Device, PixelTensor, RuntimeOptions } from '../lib
 import { randomScene, Rng, sceneSvg } from '../lib/sampledata';
 import { median, seconds } from './timing';
 
-export interface CaptionTokensOptions {
-  /** Captioner folder (vision-encoder-decoder, Optimum layout). */
-  dir: string;
-  /** Images = the big batch (default 16). */
+/** What every generation benchmark takes: batch, caption length, rounds and the runtime. */
+export interface GenerationBenchOptions {
+  /** Images per batch (default 16). */
   batch?: number;
   /** Tokens generated per caption (minLength = maxLength). */
   tokens?: number;
@@ -35,6 +34,11 @@ export interface CaptionTokensOptions {
   device?: Device;
   dtype?: 'fp32' | 'fp16';
   threads?: number;
+}
+
+export interface CaptionTokensOptions extends GenerationBenchOptions {
+  /** Captioner folder (vision-encoder-decoder, Optimum layout). */
+  dir: string;
   /** Skip the no-cache sides (slow at real size on a CPU). */
   noCache?: boolean;
 }

@@ -17,21 +17,12 @@ import type * as ort from 'onnxruntime-node';
 import { loadCaptionModel } from '../lib/models/captioner';
 import { generateTokens } from '../lib/models/generation';
 import type { CaptionModel } from '../lib/models/caption-model';
-import type { Device } from '../lib/models/types';
-import { checkLengths, fixedLengthOptions, makePixels } from './caption-tokens';
+import { checkLengths, fixedLengthOptions, makePixels, type GenerationBenchOptions } from './caption-tokens';
 import { median, seconds } from './timing';
 
-export interface GenerationGraphOptions {
+export interface GenerationGraphOptions extends GenerationBenchOptions {
   /** captioner folders (any family) */
   dirs: string[];
-  /** images per batch */
-  batch?: number;
-  /** tokens per caption (minLength = maxLength) */
-  tokens?: number;
-  runs?: number;
-  device?: Device;
-  dtype?: 'fp32' | 'fp16';
-  threads?: number;
   /** also time end to end (image side included); off for real-size CPU runs where the encoder dominates */
   endToEnd?: boolean;
 }
