@@ -42,6 +42,14 @@ export interface WorkerSetup {
   simulate?: SimulateOptions;
 }
 
+/**
+ * The longest a stage's heartbeats are held back. A cancellation reaches a stage only in the reply to a heartbeat,
+ * and the SDK sends them every 0.8 × heartbeatTimeout, capped at 60 s by default: with the default 2m timeout,
+ * `recaption cancel` would wait up to a minute per stage. Five seconds keeps it prompt at one small RPC per running
+ * stage every 5 s.
+ */
+export const HEARTBEAT_THROTTLE: Duration = '5s';
+
 export function workflowsPath(): string {
   return require.resolve('../workflows');
 }
@@ -54,6 +62,7 @@ export async function buildWorkers(setup: WorkerSetup): Promise<Worker[]> {
     connection: setup.connection,
     namespace: setup.namespace,
     shutdownGraceTime,
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     interceptors: { activity: [stageInterceptor(setup.metrics)] },
     ...(setup.identity ? { identity: setup.identity } : {}),
   };

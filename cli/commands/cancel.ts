@@ -1,7 +1,7 @@
 /**
  * `recaption cancel RUN`: cancel the run's workflow and wait until it has closed. Cancellation reaches the page
  * workflows, which start no more shards and wait for their running stages to stop: a stage learns of it with its
- * next heartbeat (within 0.8 × temporal.heartbeatTimeout) and stops at its next batch, keeping the chunks it
+ * next heartbeat (within 0.8 × temporal.heartbeatTimeout, at most 5 s: workers/build.ts) and stops at its next batch, keeping the chunks it
  * committed. Every output is committed atomically, so nothing is left half-written. The run then shows as
  * cancelled, and `recaption resume RUN` goes on from what was committed.
  */

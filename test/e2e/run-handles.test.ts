@@ -210,15 +210,16 @@ describe('cancel, list, status and resume', () => {
     const input = path.join(tempDir(), 'in');
     const large = path.join(tempDir(), 'large');
     await generateSampleData({ out: input, shards: 3, perShard: 6, seed: 13 });
-    await generateSampleData({ out: large, shards: 2, perShard: 360, seed: 13 });
+    await generateSampleData({ out: large, shards: 2, perShard: 1080, seed: 13 });
     for (const f of readdirSync(large).filter((n) => n.startsWith('00000001'))) copyFileSync(path.join(large, f), path.join(input, f));
     const { file, out } = writeConfig('cancel', input, {
       strategy: { preset: 'raw30-synthetic70-filtered' },
       caption: { batchSize: 4, maxLength: 16 },
       annotations: { chunkSize: 8 },
-      // A cancellation reaches a stage with its next heartbeat, within 0.8 × heartbeatTimeout (here ~10 s): shard 1
-      // is large enough to be still under way then.
-      temporal: { pageSize: 3, maxConcurrentShards: 1 },
+      // A cancellation reaches a stage with its next heartbeat. The SDK would send those every 0.8 × heartbeatTimeout
+      // (48 s here); the worker caps that at 5 s (HEARTBEAT_THROTTLE), so shard 1 (~30 s of work on 2 cores) is still
+      // under way when the cancellation reaches it — and would not be without the cap.
+      temporal: { pageSize: 3, maxConcurrentShards: 1, heartbeatTimeout: '1m' },
     });
     const layout = RunLayout.of(out, 'cancel');
     const storage = storageFor(out);
