@@ -116,9 +116,11 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
   // reaches the end (a resume after failed shards were retried changes them; the manifest carries finishedAt), so
   // they replace, whole and atomically. They are derived from committed shard outputs, never shard data themselves.
   await writeSubsetNpy(storage, layout.subset, keptUids, { replace: true });
-  const resharded = plan.config.output.samplesPerShard
+  const reshard = plan.config.output.samplesPerShard
     ? await reshardRun(plan, new Map(shardRows.filter((r) => r.output).map((r) => [r.shard, r.kept])), plan.config.output.samplesPerShard, ctx)
-    : 0;
+    : null;
+  const resharded = reshard?.shards ?? 0;
+  if (reshard?.removedStale) ctx.log?.(`resharding: ${reshard.removedStale} tars of an earlier execution held other samples and were rewritten`);
   const meanScores = { raw: mRaw.value, synthetic: mSyn.value, chosen: mChosen.value };
   const stats = {
     run: plan.runName,
@@ -162,7 +164,9 @@ export async function finalizeRun(plan: RunPlan, ctx: StageContext = NO_CONTEXT)
       stats: layout.stats,
       report: layout.report,
       reportHtml: layout.reportHtml,
-      ...(resharded ? { resharded: { folder: layout.reshardedDir, shards: resharded, samplesPerShard: plan.config.output.samplesPerShard } } : {}),
+      ...(resharded
+        ? { resharded: { folder: layout.reshardedDir, shards: resharded, samplesPerShard: plan.config.output.samplesPerShard, segments: layout.reshardedSegments } }
+        : {}),
     },
   };
   await storage.writeAtomic(layout.manifest, JSON.stringify(manifest, null, 2), { replace: true });

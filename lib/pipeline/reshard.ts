@@ -4,21 +4,32 @@
  * per-shard kept counts alone: output shard i holds global kept samples [i·N, (i+1)·N), i.e. a few
  * contiguous (input shard, offset, count) segments — so every output shard can be written independently
  * and idempotently (temp name, then commit), and a resumed run skips those already written.
+ *
+ * The segments move when the kept counts do (a resume that retries a failed shard adds its samples in the
+ * middle), so a tar already there is reused only if it was written for the same segments:
+ * `resharded/_segments.json` records them. It is committed before any tar of its plan, once every tar that
+ * differs from it is removed — so whatever a crash leaves, each tar present matches the recorded segments.
  */
+import { z } from 'zod';
 import { readWebDataset } from '../formats/webdataset';
 import { writeTarAtomically } from './atomic-tar';
-import { storageFor } from '../storage';
+import { storageFor, type Storage } from '../storage';
 import { NO_CONTEXT, throwIfAborted, type StageContext } from './context';
 import { RunLayout } from '../run/layout';
 import type { RunPlan } from '../run/plan';
 
-export interface Segment {
+const SegmentSchema = z.object({
   /** Name of the per-input-shard output tar to read from. */
-  shard: string;
+  shard: z.string(),
   /** Skip this many kept samples of that tar, then take `count`. */
-  offset: number;
-  count: number;
-}
+  offset: z.number().int(),
+  count: z.number().int(),
+});
+export type Segment = z.infer<typeof SegmentSchema>;
+
+/** `resharded/_segments.json`: output tar i holds `shards[i]`. */
+const SegmentsRecord = z.object({ samplesPerShard: z.number().int(), shards: z.array(z.array(SegmentSchema)) });
+type SegmentsRecord = z.infer<typeof SegmentsRecord>;
 
 /** Output shard i → the segments it is made of. `kept[j]` = kept samples of `shards[j]`. */
 export function planReshard(shards: string[], kept: number[], perShard: number): Segment[][] {
@@ -70,10 +81,49 @@ async function writeReshard(runUri: string, index: number, segments: Segment[], 
   return expected;
 }
 
-/** Reshard a finished run's kept samples (sequentially here; each output shard is independent). */
-export async function reshardRun(plan: RunPlan, keptByShard: Map<string, number>, perShard: number, ctx: StageContext = NO_CONTEXT): Promise<number> {
+/** The recorded segments, or null when there are none (or the record cannot be read: then no tar is trusted). */
+async function readSegments(storage: Storage, uri: string): Promise<SegmentsRecord | null> {
+  if (!(await storage.exists(uri))) return null;
+  try {
+    return SegmentsRecord.parse(JSON.parse(await storage.readText(uri)));
+  } catch {
+    return null;
+  }
+}
+
+/** Remove every resharded tar not written for `segments` (stale after the kept counts moved, or beyond the new end). */
+async function removeStale(storage: Storage, layout: RunLayout, segments: Segment[][], perShard: number): Promise<number> {
+  const recorded = await readSegments(storage, layout.reshardedSegments);
+  const same = (i: number) =>
+    recorded !== null && recorded.samplesPerShard === perShard && i < segments.length && JSON.stringify(recorded.shards[i]) === JSON.stringify(segments[i]);
+  let removed = 0;
+  for (const uri of await storage.list(layout.reshardedDir)) {
+    const m = /\/(\d{8})\.tar$/.exec(uri);
+    if (m && !same(Number(m[1]))) {
+      await storage.remove(uri);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/**
+ * Reshard a finished run's kept samples (sequentially here; each output shard is independent). Returns the
+ * output shards of the plan, and how many tars of an earlier plan were removed as stale.
+ */
+export async function reshardRun(
+  plan: RunPlan,
+  keptByShard: Map<string, number>,
+  perShard: number,
+  ctx: StageContext = NO_CONTEXT,
+): Promise<{ shards: number; removedStale: number }> {
+  const storage = storageFor(plan.runUri);
+  const layout = new RunLayout(plan.runUri);
   const shards = plan.shards.map((s) => s.name).filter((n) => (keptByShard.get(n) ?? 0) > 0);
   const segments = planReshard(shards, shards.map((n) => keptByShard.get(n)!), perShard);
+  const removedStale = await removeStale(storage, layout, segments, perShard);
+  const record: SegmentsRecord = { samplesPerShard: perShard, shards: segments };
+  await storage.writeAtomic(layout.reshardedSegments, JSON.stringify(record), { replace: true });
   for (let i = 0; i < segments.length; i++) await writeReshard(plan.runUri, i, segments[i], ctx);
-  return segments.length;
+  return { shards: segments.length, removedStale };
 }

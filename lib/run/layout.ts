@@ -9,6 +9,7 @@
  *   <output>/<run>/decisions/<shard>.parquet       every sample's decision
  *   <output>/<run>/shards/<shard>.tar              WebDataset shard of the kept samples
  *   <output>/<run>/resharded/<i:08d>.tar           the kept samples in shards of output.samplesPerShard
+ *   <output>/<run>/resharded/_segments.json        which kept samples each of those tars holds
  *   <output>/<run>/failures/<stage>/<shard>.json   shard-level failures (bad shard), for the manifest
  *   <output>/<run>/subset.npy, manifest.json, _stats.json, report.json, report.html
  */
@@ -65,6 +66,10 @@ export class RunLayout {
   /** The folder of a stage's commit markers. */
   stageDir(stage: ShardStage): string {
     return joinUri(this.runUri, 'work', stage);
+  }
+  /** The segments (input shard, offset, count) each resharded tar holds: what those tars were written under. */
+  get reshardedSegments(): string {
+    return joinUri(this.reshardedDir, '_segments.json');
   }
   /** Commit marker of a stage: written after the stage's data, so its presence means the data is complete. */
   done(stage: ShardStage, shard: string): string {

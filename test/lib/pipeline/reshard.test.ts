@@ -1,11 +1,12 @@
 /** Resharding the kept samples into fixed-size shards: the plan, and the written shards on a real run. */
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseConfig } from '../../../lib/config/load';
 import { readWebDataset } from '../../../lib/formats/webdataset';
 import { loadCaptioner, loadClip } from '../../../lib/models';
 import { RunLayout } from '../../../lib/run/layout';
 import { planRun } from '../../../lib/pipeline/plan-stage';
-import { planReshard } from '../../../lib/pipeline/reshard';
+import { planReshard, reshardRun } from '../../../lib/pipeline/reshard';
 import { generateSampleData } from '../../../lib/sampledata';
 import { storageFor } from '../../../lib/storage';
 import { TINY_CAPTIONER, TINY_CLIP, tempDir } from '../../helpers/paths';
@@ -54,18 +55,45 @@ it('writes the kept samples into fixed-size shards, in order, bytes untouched', 
   for (const s of plan.shards) {
     for await (const x of readWebDataset(storage.createReadStream(layout.outputShard(s.name)))) original.push([x.key, x.files.jpg.toString('base64')]);
   }
-  const sizes: number[] = [];
-  const resharded: Array<[string, string]> = [];
-  for (let i = 0; i < summary.resharded; i++) {
-    let n = 0;
-    for await (const x of readWebDataset(storage.createReadStream(new RunLayout(plan.runUri).resharded(i)))) {
-      resharded.push([x.key, x.files.jpg.toString('base64')]);
-      n++;
+  /** Every resharded tar's samples, and each tar's size. */
+  const readResharded = async () => {
+    const sizes: number[] = [];
+    const samples: Array<[string, string]> = [];
+    for (const uri of (await storage.list(layout.reshardedDir)).filter((u) => u.endsWith('.tar'))) {
+      let n = 0;
+      for await (const x of readWebDataset(storage.createReadStream(uri))) {
+        samples.push([x.key, x.files.jpg.toString('base64')]);
+        n++;
+      }
+      sizes.push(n);
     }
-    sizes.push(n);
-  }
+    return { sizes, samples };
+  };
+  const first = await readResharded();
   // every output shard but the last holds exactly 5
-  expect(sizes).toEqual([...Array(summary.resharded - 1).fill(5), summary.kept - 5 * (summary.resharded - 1)]);
+  expect(first.sizes).toEqual([...Array(summary.resharded - 1).fill(5), summary.kept - 5 * (summary.resharded - 1)]);
   expect(summary.resharded).toBeGreaterThanOrEqual(2);
-  expect(resharded).toEqual(original);
+  expect(first.samples).toEqual(original);
+
+  // As a resume does: an earlier execution resharded without shard 0 (it had failed), this one has it back. The
+  // segments moved, so the earlier tars are removed and rewritten, not reused: no sample lost or listed twice.
+  const manifest = JSON.parse(await readFile(layout.manifest, 'utf8')) as { shards: Array<{ shard: string; kept: number }>; outputs: { resharded: object } };
+  expect(manifest.outputs.resharded).toMatchObject({ shards: summary.resharded, segments: layout.reshardedSegments });
+  const kept = new Map(manifest.shards.map((r) => [r.shard, r.kept]));
+  const withoutShard0 = new Map([...kept].filter(([shard]) => shard !== plan.shards[0]!.name));
+  const earlier = await reshardRun(plan, withoutShard0, 5);
+  expect(earlier.removedStale).toBeGreaterThan(0);
+  expect((await readResharded()).samples).toEqual(original.slice(kept.get(plan.shards[0]!.name)));
+  const again = await reshardRun(plan, kept, 5);
+  expect(again).toEqual({ shards: summary.resharded, removedStale: expect.any(Number) });
+  expect(again.removedStale).toBeGreaterThan(0);
+  expect((await readResharded()).samples).toEqual(original);
+  // The same segments again: every tar is reused as it is.
+  const mtimes = await Promise.all(first.sizes.map((_, i) => storage.stat(layout.resharded(i))));
+  expect(await reshardRun(plan, kept, 5)).toEqual({ shards: summary.resharded, removedStale: 0 });
+  expect(await Promise.all(first.sizes.map((_, i) => storage.stat(layout.resharded(i))))).toEqual(mtimes);
+  // An unreadable record trusts no tar: all are written again, with the same samples.
+  await storage.writeAtomic(layout.reshardedSegments, '{not json', { replace: true });
+  expect(await reshardRun(plan, kept, 5)).toEqual({ shards: summary.resharded, removedStale: summary.resharded });
+  expect((await readResharded()).samples).toEqual(original);
 });
