@@ -235,7 +235,7 @@ export async function prepareBatch(task: PrepareTask): Promise<PreparedData> {
 /** The pixel buffers of prepared data: the big ones, recycled once the models are done with them. */
 export function pixelBuffers(d: Pick<PreparedData, 'captioner' | 'clip'>): ArrayBuffer[] {
   const out: ArrayBufferLike[] = [];
-  for (const s of [d.captioner, d.clip]) if (s) out.push(s.f32.buffer, ...(s.f16 ? [s.f16.buffer] : []));
+  for (const s of [d.captioner, d.clip]) if (s) out.push(s.values.buffer);
   return out as ArrayBuffer[];
 }
 

@@ -60,9 +60,9 @@ class Spares {
     for (const b of buffers) if (b.byteLength > 0 && this.free.length < this.max) this.free.push(b); // a detached one has none
   }
 
-  /** As many as a batch of `prep` stacks into (one per model, two for a float16 one). */
+  /** As many as a batch of `prep` stacks into (one per model). */
   take(prep: BatchPrep): ArrayBuffer[] {
-    const n = [prep.captioner, prep.clip].reduce((k, r) => k + (r ? (r.type === 'float16' ? 2 : 1) : 0), 0);
+    const n = [prep.captioner, prep.clip].filter((r) => r).length;
     return this.free.splice(0, n);
   }
 }

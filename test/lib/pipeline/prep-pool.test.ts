@@ -162,7 +162,9 @@ describe('annotate stage with preprocessing threads', () => {
         expect(fed.dims).toEqual([b.ok.length, 3, ...recipe.size]);
         const half = batchPixels('float16', b.captioner!, recipe.size);
         expect(half.data.buffer).toBe(b.captioner![0]!.half!.buffer);
-        expect(Array.from(half.data)).toEqual(Array.from(toFloat16Bits(batchPixels('float32', b.captioner!).data as Float32Array)));
+        // The same images and recipe as CLIP's, stacked straight into float16: one buffer per model is handed over.
+        expect(Array.from(half.data)).toEqual(Array.from(toFloat16Bits(fed.data as Float32Array)));
+        expect(b.pixelBuffers).toEqual([half.data.buffer, fed.data.buffer]);
         // the same tensors and tokens as made on this thread, whether stacked into new or recycled buffers
         expect(Array.from(fed.data)).toEqual(Array.from(batchPixels('float32', inlineGot[k]!.clip!).data));
         expect(b.rawTokens).toEqual(inlineGot[k]!.rawTokens);
