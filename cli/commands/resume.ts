@@ -13,7 +13,7 @@ import { InputError } from '../../lib/errors';
 import { committedWork, type CommittedWork } from '../../lib/pipeline/committed-work';
 import { failureCounts } from '../../lib/run/failures';
 import { RunLayout } from '../../lib/run/layout';
-import { readPlan } from '../../lib/run/plan';
+import { readPlan, type RunPlan } from '../../lib/run/plan';
 import { connectClient } from '../connection';
 import { describeRun, lastExecutionConfig, runNameOf, runState, unknownRun, workflowIdOf } from '../runs';
 import { resolveRunUri } from './report';
@@ -37,8 +37,9 @@ export async function resumeCommand(run: string, opts: ResumeOptions): Promise<v
   const client = await connectClient(target);
   let config: RunConfig;
   let previous: { state: string; closedAt?: Date } | null;
+  let folderPlan: RunPlan | undefined;
   try {
-    ({ config, previous } = await resumableRun(client, run));
+    ({ config, previous, folderPlan } = await resumableRun(client, run));
   } finally {
     await client.connection.close();
   }
@@ -48,7 +49,7 @@ export async function resumeCommand(run: string, opts: ResumeOptions): Promise<v
     config.run.maxFailedShards = budget.spec;
   }
 
-  const plan = await readPlan(RunLayout.of(config.output.uri, config.run.name).runUri);
+  const plan = folderPlan ?? (await readPlan(RunLayout.of(config.output.uri, config.run.name).runUri));
   const found = plan ? await committedWork(plan, { annotations: true }) : null;
   const head = `resuming run ${config.run.name}${previous ? ` (its last execution ${previous.state}${previous.closedAt ? ` at ${previous.closedAt.toISOString()}` : ''})` : ' (unknown to this Temporal server: from its folder)'}`;
   if (opts.json) process.stdout.write(JSON.stringify({ event: 'resume', run: config.run.name, previous, committed: found && committedJson(found) }) + '\n');
@@ -61,19 +62,26 @@ export async function resumeCommand(run: string, opts: ResumeOptions): Promise<v
   await executeRun(config, target, { json: opts.json, detach: !opts.wait, localWorker: opts.localWorker, resumed: true });
 }
 
+interface Resumable {
+  config: RunConfig;
+  previous: { state: string; closedAt?: Date } | null;
+  /** The plan the config came from, when resumed from a run folder. */
+  folderPlan?: RunPlan;
+}
+
 /** The run's config, or a typed refusal: unknown run, still running, or completed (nothing to do). */
-async function resumableRun(client: Awaited<ReturnType<typeof connectClient>>, run: string): Promise<{ config: RunConfig; previous: { state: string; closedAt?: Date } | null }> {
-  let folderConfig: RunConfig | undefined;
+async function resumableRun(client: Awaited<ReturnType<typeof connectClient>>, run: string): Promise<Resumable> {
+  let folder: { config: RunConfig; folderPlan: RunPlan } | undefined;
   let workflowId = workflowIdOf(run);
   if (isFolder(run)) {
     const plan = await readPlan(resolveRunUri(run));
     if (!plan) throw new InputError('UnknownRun', `${run} is not a run folder (it has no plan.json)`);
-    folderConfig = parseConfig(plan.config, `${plan.runUri}/plan.json`);
+    folder = { config: parseConfig(plan.config, `${plan.runUri}/plan.json`), folderPlan: plan };
     workflowId = workflowIdOf(plan.runName);
   }
   const d = await describeRun(client, workflowId);
   if (!d) {
-    if (folderConfig) return { config: folderConfig, previous: null };
+    if (folder) return { ...folder, previous: null };
     throw unknownRun(run, workflowId, '. A run whose Temporal history is gone resumes from its folder: `recaption resume <output.uri>/<run.name>`');
   }
   const name = runNameOf(workflowId);
@@ -93,7 +101,7 @@ async function resumableRun(client: Awaited<ReturnType<typeof connectClient>>, r
     );
   }
   const previous = { state, ...(d.closeTime ? { closedAt: d.closeTime } : {}) };
-  if (folderConfig) return { config: folderConfig, previous };
+  if (folder) return { ...folder, previous };
   const raw = await lastExecutionConfig(client, workflowId);
   if (!raw) throw new InputError('UnknownRun', `run ${name}: its last execution carries no config to resume with; resume it from its folder instead`);
   // Re-validated: the input is plain JSON, possibly from an older version (new fields take their defaults).

@@ -143,6 +143,10 @@ describe('failure budget', () => {
     const again = await cli('resume', 'budget-ok');
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/run budget-ok completed .*nothing to resume/);
+    // Named by its folder, the same run: the server knows it, so the same refusal.
+    const byFolder = await cli('resume', layout.runUri);
+    expect(byFolder.code).toBe(2);
+    expect(byFolder.stderr).toMatch(/run budget-ok completed .*nothing to resume/);
   });
 
   it('stops past the budget with a summary; resume after a fix retries only the failed shards', async () => {
@@ -285,6 +289,25 @@ describe('cancel, list, status and resume', () => {
     expect(marker.counts!.resumedAt).toBeGreaterThanOrEqual(8);
     expect(await listedAs('cancel', 'completed')).toMatchObject({ state: 'completed', shards: { total: 3, done: 3, failed: 0 } });
   }, 300_000);
+
+  it('resumes a run from its folder when the Temporal server does not know it; refuses a folder that is not a run', async () => {
+    const input = path.join(tempDir(), 'in');
+    await generateSampleData({ out: input, shards: 2, perShard: 3, seed: 15 });
+    // Planned (plan.json committed), then its history gone: as after a move to a new Temporal server.
+    const { file, out } = writeConfig('from-folder', input);
+    const layout = RunLayout.of(out, 'from-folder');
+    await planRun(await loadConfigFile(file));
+    const resumed = await cli('resume', layout.runUri, '--json');
+    ok(resumed);
+    const events = jsonLines(resumed);
+    expect(events[0]).toMatchObject({ event: 'resume', run: 'from-folder', previous: null, committed: { runUri: layout.runUri, shards: 2, stages: { annotate: 0, select: 0, write: 0 } } });
+    expect(events.find((e) => e.event === 'done').summary).toMatchObject({ shards: 2, failedShards: 0 });
+    expect(await listedAs('from-folder', 'completed')).toMatchObject({ state: 'completed', shards: { total: 2, done: 2 } });
+
+    const notARun = await cli('resume', path.join(out, 'nothing-here'));
+    expect(notARun.code).toBe(2);
+    expect(notARun.stderr).toMatch(/nothing-here is not a run folder \(it has no plan\.json\)/);
+  });
 
   it('refuses to resume a running run, and says when a cancellation does not close in time', async () => {
     const input = path.join(tempDir(), 'in');
