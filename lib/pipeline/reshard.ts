@@ -81,11 +81,15 @@ async function writeReshard(runUri: string, index: number, segments: Segment[], 
   return expected;
 }
 
-/** The recorded segments, or null when there are none (or the record cannot be read: then no tar is trusted). */
+/**
+ * The recorded segments, or null when there are none or they do not parse (then no tar is trusted). A failed read
+ * is thrown, to be retried: the tars may be fine.
+ */
 async function readSegments(storage: Storage, uri: string): Promise<SegmentsRecord | null> {
   if (!(await storage.exists(uri))) return null;
+  const text = await storage.readText(uri);
   try {
-    return SegmentsRecord.parse(JSON.parse(await storage.readText(uri)));
+    return SegmentsRecord.parse(JSON.parse(text));
   } catch {
     return null;
   }
