@@ -57,13 +57,10 @@ export function planReshard(shards: string[], kept: number[], perShard: number):
   return out;
 }
 
-/** Write output shard `index` from its segments; returns samples written (0 work if already committed). */
-async function writeReshard(runUri: string, index: number, segments: Segment[], ctx: StageContext = NO_CONTEXT): Promise<number> {
-  const storage = storageFor(runUri);
-  const layout = new RunLayout(runUri);
+/** Write output shard `index` from its segments (not yet committed); returns the samples written. */
+async function writeReshard(storage: Storage, layout: RunLayout, index: number, segments: Segment[], ctx: StageContext): Promise<number> {
   const uri = layout.resharded(index);
   const expected = segments.reduce((a, s) => a + s.count, 0);
-  if (await storage.exists(uri)) return expected;
   await writeTarAtomically(storage, uri, async (writer) => {
     for (const seg of segments) {
       let i = 0;
@@ -95,20 +92,26 @@ async function readSegments(storage: Storage, uri: string): Promise<SegmentsReco
   }
 }
 
-/** Remove every resharded tar not written for `segments` (stale after the kept counts moved, or beyond the new end). */
-async function removeStale(storage: Storage, layout: RunLayout, segments: Segment[][], perShard: number): Promise<number> {
+/**
+ * Remove every resharded tar not written for `segments` (stale after the kept counts moved, or beyond the new end).
+ * Returns the indexes of the tars kept (one listing, rather than a lookup per output shard) and how many were removed.
+ */
+async function removeStale(storage: Storage, layout: RunLayout, segments: Segment[][], perShard: number): Promise<{ kept: Set<number>; removed: number }> {
   const recorded = await readSegments(storage, layout.reshardedSegments);
   const same = (i: number) =>
     recorded !== null && recorded.samplesPerShard === perShard && i < segments.length && JSON.stringify(recorded.shards[i]) === JSON.stringify(segments[i]);
+  const kept = new Set<number>();
   let removed = 0;
   for (const uri of await storage.list(layout.reshardedDir)) {
     const m = /\/(\d{8})\.tar$/.exec(uri);
-    if (m && !same(Number(m[1]))) {
+    if (!m) continue;
+    if (same(Number(m[1]))) kept.add(Number(m[1]));
+    else {
       await storage.remove(uri);
       removed++;
     }
   }
-  return removed;
+  return { kept, removed };
 }
 
 /**
@@ -125,9 +128,9 @@ export async function reshardRun(
   const layout = new RunLayout(plan.runUri);
   const shards = plan.shards.map((s) => s.name).filter((n) => (keptByShard.get(n) ?? 0) > 0);
   const segments = planReshard(shards, shards.map((n) => keptByShard.get(n)!), perShard);
-  const removedStale = await removeStale(storage, layout, segments, perShard);
+  const { kept, removed } = await removeStale(storage, layout, segments, perShard);
   const record: SegmentsRecord = { samplesPerShard: perShard, shards: segments };
   await storage.writeAtomic(layout.reshardedSegments, JSON.stringify(record), { replace: true });
-  for (let i = 0; i < segments.length; i++) await writeReshard(plan.runUri, i, segments[i], ctx);
-  return { shards: segments.length, removedStale };
+  for (let i = 0; i < segments.length; i++) if (!kept.has(i)) await writeReshard(storage, layout, i, segments[i]!, ctx);
+  return { shards: segments.length, removedStale: removed };
 }
